@@ -1,0 +1,74 @@
+"""vaekit: composable variational autoencoders in JAX.
+
+Encoders and decoders are plain Flax NNX modules; what is optimised is a pure objective
+``objective(out, batch, step) -> (loss, metrics)``; one :func:`make_train_step` trains them all.
+"""
+
+from vaekit import objectives, schedules
+from vaekit._types import Batch, Metrics, Objective
+from vaekit.models import (
+    ACTIVATIONS,
+    VAE,
+    MLPDecoder,
+    MLPEncoder,
+    VAEOutput,
+    get_activation,
+    reparameterize,
+)
+from vaekit.objectives import (
+    batch_mean,
+    bernoulli_nll,
+    beta_vae,
+    gaussian_kl,
+    gaussian_kl_per_dim,
+    gaussian_nll,
+    kl_monitoring_metrics,
+    sum_event,
+    sum_of_squares,
+)
+from vaekit.schedules import as_schedule, named_schedule
+from vaekit.training import (
+    TrainState,
+    TrainStep,
+    batch_indices,
+    default_forward,
+    evaluate_dataset,
+    fit,
+    make_train_step,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "VAE",
+    "Batch",
+    "MLPDecoder",
+    "MLPEncoder",
+    "Metrics",
+    "Objective",
+    "TrainState",
+    "TrainStep",
+    "VAEOutput",
+    "__version__",
+    "as_schedule",
+    "batch_indices",
+    "batch_mean",
+    "bernoulli_nll",
+    "beta_vae",
+    "default_forward",
+    "evaluate_dataset",
+    "fit",
+    "gaussian_kl",
+    "gaussian_kl_per_dim",
+    "gaussian_nll",
+    "get_activation",
+    "kl_monitoring_metrics",
+    "make_train_step",
+    "named_schedule",
+    "objectives",
+    "reparameterize",
+    "schedules",
+    "sum_event",
+    "sum_of_squares",
+]

@@ -1,0 +1,35 @@
+"""Data sets for vaekit (pure numpy).
+
+``dsprites``: procedural dSprites (Matthey et al. 2017), 64x64 binary sprites rendered from a
+5-factor grid (shape, scale, orientation, pos_x, pos_y).
+"""
+
+from vaekit.data.dsprites import (
+    FACTOR_NAMES,
+    FACTOR_SIZES,
+    IMAGE_SHAPE,
+    NUM_COMBINATIONS,
+    SHAPE_NAMES,
+    DSpritesSplit,
+    factor_values,
+    factors_to_index,
+    index_to_factors,
+    make_dsprites,
+    render,
+    sample_factors,
+)
+
+__all__ = [
+    "FACTOR_NAMES",
+    "FACTOR_SIZES",
+    "IMAGE_SHAPE",
+    "NUM_COMBINATIONS",
+    "SHAPE_NAMES",
+    "DSpritesSplit",
+    "factor_values",
+    "factors_to_index",
+    "index_to_factors",
+    "make_dsprites",
+    "render",
+    "sample_factors",
+]

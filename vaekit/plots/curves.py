@@ -1,0 +1,172 @@
+"""Training curves: one subplot per logged metric, train and validation overlaid."""
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from vaekit.plots._render import PathLike, new_figure, render_figure
+
+__all__ = ["loss_curves_figure"]
+
+_MAX_COLS = 3
+_PANEL_W = 3.2
+_PANEL_H = 2.4
+
+
+def _series(values: Sequence[float], name: str, key: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}[{key!r}] must be a sequence of numbers") from err
+    if arr.ndim != 1:
+        raise ValueError(f"{name}[{key!r}] must be 1-D, got shape {arr.shape}")
+    return arr
+
+
+def _steps(steps: Sequence[int], name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(steps, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a sequence of numbers") from err
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    return arr
+
+
+def _plottable(y: np.ndarray, log_scale: bool) -> np.ndarray:
+    """Mask values that cannot be drawn (non-finite, or non-positive on a log axis)."""
+    bad = ~np.isfinite(y)
+    if log_scale:
+        bad |= y <= 0
+    return np.where(bad, np.nan, y)
+
+
+def loss_curves_figure(
+    history: Mapping[str, Sequence[float]],
+    steps: Sequence[int],
+    path: PathLike | None = None,
+    *,
+    keys: Sequence[str] | None = None,
+    val_history: Mapping[str, Sequence[float]] | None = None,
+    val_steps: Sequence[int] | None = None,
+    log_scale: bool = False,
+    title: str | None = None,
+) -> np.ndarray:
+    """Plot training (and optionally validation) curves, one subplot per metric.
+
+    Subplots are laid out in rows of at most three. Non-finite values (and non-positive
+    values when ``log_scale``) are drawn as gaps instead of raising.
+
+    Args:
+        history: Metric name -> training values, each of length ``len(steps)``.
+        steps: Step numbers of the training values, length ``T``.
+        path: Optional file to save the figure to (parent dirs are created).
+        keys: Metrics to plot, in order (default: all keys of ``history``).
+        val_history: Optional metric name -> validation values, each of length
+            ``len(val_steps)``. Keys absent from it are plotted without a validation curve.
+        val_steps: Step numbers of the validation values (required with ``val_history``).
+        log_scale: Use a logarithmic y axis.
+        title: Optional figure title.
+
+    Returns:
+        Rendered figure as a ``uint8`` array of shape ``(height, width, 3)``.
+
+    Raises:
+        ValueError: If there is nothing to plot, a key is missing from ``history``, or a
+            curve's length does not match its steps (the message names the argument).
+
+    Example:
+        >>> hist = {"loss": [3.0, 2.0, 1.5], "kl": [0.1, 0.5, 0.7]}
+        >>> img = loss_curves_figure(hist, [0, 100, 200], "curves.png",
+        ...                          val_history={"loss": [2.2]}, val_steps=[200])
+        ... # doctest: +SKIP
+    """
+    step_arr = _steps(steps, "steps")
+    if keys is None:
+        plot_keys = list(history)
+        if not plot_keys:
+            raise ValueError("history is empty: nothing to plot")
+    else:
+        if isinstance(keys, str):
+            raise ValueError("keys must be a sequence of metric names, not a single string")
+        plot_keys = list(keys)
+        if not plot_keys:
+            raise ValueError("keys is empty: nothing to plot")
+        missing = [k for k in plot_keys if k not in history]
+        if missing:
+            raise ValueError(f"keys {missing} not found in history (has {list(history)})")
+
+    train: dict[str, np.ndarray] = {}
+    for k in plot_keys:
+        y = _series(history[k], "history", k)
+        if y.shape[0] != step_arr.shape[0]:
+            raise ValueError(
+                f"history[{k!r}] has {y.shape[0]} values but steps has {step_arr.shape[0]}"
+            )
+        train[k] = y
+
+    val: dict[str, np.ndarray] = {}
+    val_step_arr: np.ndarray | None = None
+    if val_history is not None:
+        if val_steps is None:
+            raise ValueError("val_steps is required when val_history is given")
+        val_step_arr = _steps(val_steps, "val_steps")
+        for k in plot_keys:
+            if k not in val_history:
+                continue
+            y = _series(val_history[k], "val_history", k)
+            if y.shape[0] != val_step_arr.shape[0]:
+                raise ValueError(
+                    f"val_history[{k!r}] has {y.shape[0]} values but val_steps has "
+                    f"{val_step_arr.shape[0]}"
+                )
+            val[k] = y
+    elif val_steps is not None:
+        raise ValueError("val_history is required when val_steps is given")
+
+    n_panels = len(plot_keys)
+    ncols = min(_MAX_COLS, n_panels)
+    nrows = math.ceil(n_panels / ncols)
+    title_in = 0.4 if title else 0.0
+    width = ncols * _PANEL_W
+    height = nrows * _PANEL_H + title_in
+    fig = new_figure(width, height)
+    gs = fig.add_gridspec(
+        nrows,
+        ncols,
+        left=0.75 / width,
+        right=1.0 - 0.15 / width,
+        top=1.0 - (0.35 + title_in) / height,
+        bottom=0.5 / height,
+        wspace=0.35,
+        hspace=0.6,
+    )
+    for i, k in enumerate(plot_keys):
+        ax = fig.add_subplot(gs[i // ncols, i % ncols])
+        y = _plottable(train[k], log_scale)
+        drawable = bool(np.isfinite(y).any())
+        ax.plot(step_arr, y, color="C0", linewidth=1.2, label="train")
+        if k in val and val_step_arr is not None:
+            yv = _plottable(val[k], log_scale)
+            drawable = drawable or bool(np.isfinite(yv).any())
+            ax.plot(
+                val_step_arr,
+                yv,
+                color="C1",
+                linewidth=1.0,
+                marker="o",
+                markersize=3,
+                label="val",
+            )
+        if log_scale and drawable:
+            # With no positive finite data a log axis has no valid limits; keep it linear.
+            ax.set_yscale("log", nonpositive="mask")
+        ax.set_title(str(k), fontsize=10)
+        ax.set_xlabel("step", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper right", fontsize=8)
+    if title:
+        fig.suptitle(title, y=1.0 - 0.05 / height, va="top")
+    return render_figure(fig, path)

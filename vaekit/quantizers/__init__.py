@@ -1,0 +1,1 @@
+"""Vector quantizers (VQ, EMA codebooks): see the quantizer issue."""

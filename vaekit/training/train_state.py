@@ -1,0 +1,34 @@
+"""The train state: a pytree of arrays plus the model's static graph definition."""
+
+import jax
+import optax
+from flax import nnx, struct
+from jaxtyping import Array, PRNGKeyArray
+
+
+class TrainState(struct.PyTreeNode):
+    """Everything one training run carries between steps.
+
+    Attributes:
+      graphdef: the NNX graph definition of the model (static, not a pytree leaf).
+      params: the ``nnx.Param`` state: the only state that receives gradients.
+      rest: all other NNX state (e.g. EMA codebooks, counters), updated by the forward.
+      opt_state: the optax optimiser state for ``params``.
+      step: number of optimiser steps taken, an int32 scalar (traced; schedules read it).
+      key: the run's base PRNG key; step ``t`` uses ``fold_in(fold_in(key, t), stream)``.
+    """
+
+    graphdef: nnx.GraphDef = struct.field(pytree_node=False)
+    params: nnx.State
+    rest: nnx.State
+    opt_state: optax.OptState
+    step: Array
+    key: PRNGKeyArray
+
+    def model(self) -> nnx.Module:
+        """A fresh NNX module holding this state (for evaluation, sampling and plots)."""
+        return nnx.merge(self.graphdef, self.params, self.rest, copy=True)
+
+    def step_key(self, stream: int) -> PRNGKeyArray:
+        """The key of the current step for a named random ``stream`` (0 train, 1 eval)."""
+        return jax.random.fold_in(jax.random.fold_in(self.key, self.step), stream)
