@@ -277,3 +277,18 @@ def test_loss_curves_figure_bad_inputs(kwargs, name):
     args = {"history": HIST, "steps": STEPS, **kwargs}
     with pytest.raises(ValueError, match=name):
         loss_curves_figure(**args)
+
+
+def test_overlay_figure_draws_series_and_checks_lengths(tmp_path):
+    from vaekit.plots import overlay_figure
+
+    path = tmp_path / "overlay.png"
+    img = overlay_figure({"kl_loss": [1.0, 2.0, 3.0], "current_capacity": [0.0, 2.0, 4.0]},
+                         [0, 10, 20], path, ylabel="nats", title="t")
+    assert img.dtype == np.uint8 and img.ndim == 3 and path.exists()
+    blank = overlay_figure({"a": [np.nan, np.nan]}, [0, 1])
+    assert blank.shape == img.shape[:2] + (3,) or blank.ndim == 3
+    with pytest.raises(ValueError, match="series\\['b'\\]"):
+        overlay_figure({"b": [1.0, 2.0]}, [0, 1, 2])
+    with pytest.raises(ValueError, match="series is empty"):
+        overlay_figure({}, [0])

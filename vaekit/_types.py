@@ -14,12 +14,11 @@ from typing import Any, TypeAlias
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
+# Arrays a user may hand to a public function: JAX arrays (and tracers) or NumPy arrays.
+AnyArray: TypeAlias = Array | np.ndarray
 Scalar: TypeAlias = Float[Array, ""]
 Step: TypeAlias = Int[ArrayLike, ""]
-Batch: TypeAlias = Mapping[str, Array]
+Batch: TypeAlias = Mapping[str, AnyArray]
 Metrics: TypeAlias = dict[str, Array]
 Objective: TypeAlias = Callable[[Any, Batch, Step], tuple[Scalar, Metrics]]
 Likelihood: TypeAlias = Callable[[Array, Array], Float[Array, " batch"]]
-
-# Arrays a user may hand to a public function: JAX arrays (and tracers) or NumPy arrays.
-AnyArray: TypeAlias = Array | np.ndarray

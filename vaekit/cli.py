@@ -36,7 +36,7 @@ def _nonnegative_int(text: str) -> int:
     return value
 
 
-def _float(minimum: float, strict: bool):
+def _float(minimum: float | int, strict: bool):
     def parse(text: str) -> float:
         try:
             value = float(text)

@@ -43,10 +43,10 @@ class TrainConfig:
 
     steps: int = 6000
     batch_size: int = 64
-    lr: float = 5e-4
-    beta: float = 4.0
+    lr: float | int = 5e-4
+    beta: float | int = 4.0
     beta_schedule: str = "linear"
-    beta_start: float = 0.0
+    beta_start: float | int = 0.0
     beta_steps: int = 1000
     latent_dim: int = 10
     hidden: tuple[int, ...] = (512, 256)

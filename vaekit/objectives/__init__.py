@@ -1,6 +1,10 @@
 """Pure objective terms and objectives: ``objective(out, batch, step) -> (loss, metrics)``."""
 
 from vaekit.objectives.beta_vae import beta_vae
+from vaekit.objectives.capacity import capacity_penalty, capacity_term, capacity_vae
+from vaekit.objectives.compose import Term, compose
+from vaekit.objectives.dip import DIP_KINDS, dip_covariance, dip_regularizer, dip_vae
+from vaekit.objectives.free_bits import free_bits_kl, free_bits_term, free_bits_vae
 from vaekit.objectives.kl import gaussian_kl, gaussian_kl_per_dim
 from vaekit.objectives.likelihoods import (
     LIKELIHOODS,
@@ -8,18 +12,54 @@ from vaekit.objectives.likelihoods import (
     gaussian_nll,
     sum_of_squares,
 )
+from vaekit.objectives.mmd import (
+    KERNELS,
+    info_vae,
+    inverse_multiquadric_kernel,
+    mmd,
+    mmd_term,
+    mmd_vae,
+    rbf_kernel,
+)
 from vaekit.objectives.monitoring import kl_monitoring_metrics
 from vaekit.objectives.reductions import batch_mean, sum_event
+from vaekit.objectives.tcvae import TCTerms, beta_tcvae, gaussian_log_density, tc_decomposition
+from vaekit.objectives.terms import kl_term, reconstruction_term
 
 __all__ = [
+    "DIP_KINDS",
+    "KERNELS",
     "LIKELIHOODS",
+    "TCTerms",
+    "Term",
     "batch_mean",
     "bernoulli_nll",
+    "beta_tcvae",
     "beta_vae",
+    "capacity_penalty",
+    "capacity_term",
+    "capacity_vae",
+    "compose",
+    "dip_covariance",
+    "dip_regularizer",
+    "dip_vae",
+    "free_bits_kl",
+    "free_bits_term",
+    "free_bits_vae",
     "gaussian_kl",
     "gaussian_kl_per_dim",
+    "gaussian_log_density",
     "gaussian_nll",
+    "info_vae",
+    "inverse_multiquadric_kernel",
     "kl_monitoring_metrics",
+    "kl_term",
+    "mmd",
+    "mmd_term",
+    "mmd_vae",
+    "rbf_kernel",
+    "reconstruction_term",
     "sum_event",
     "sum_of_squares",
+    "tc_decomposition",
 ]

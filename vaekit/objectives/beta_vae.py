@@ -1,21 +1,19 @@
 """The (annealed) β-VAE objective: reconstruction NLL + β · KL (Higgins et al. 2017)."""
 
 import optax
-from jaxtyping import Array, Float, Int
 
-from vaekit._types import Batch, Likelihood, Metrics, Objective
-from vaekit.objectives.kl import gaussian_kl_per_dim
+from vaekit._types import Likelihood, Objective
+from vaekit.objectives.compose import compose
 from vaekit.objectives.likelihoods import bernoulli_nll
-from vaekit.objectives.monitoring import kl_monitoring_metrics
-from vaekit.objectives.reductions import batch_mean, sum_event
-from vaekit.schedules import as_schedule, evaluate
+from vaekit.objectives.terms import kl_term, reconstruction_term
+from vaekit.schedules import as_schedule
 
 
 def beta_vae(
-    beta: float | optax.Schedule = 1.0,
+    beta: float | int | optax.Schedule = 1.0,
     likelihood: Likelihood = bernoulli_nll,
     *,
-    active_threshold: float = 0.01,
+    active_threshold: float | int = 0.01,
 ) -> Objective:
     """β-VAE objective ``E[−log p(x|z)] + β · KL(q(z|x) || N(0, I))``.
 
@@ -40,18 +38,11 @@ def beta_vae(
       >>> import optax, vaekit
       >>> objective = vaekit.beta_vae(beta=optax.linear_schedule(0.0, 4.0, 1000))
     """
-    beta_fn = as_schedule(beta, "beta")
-
-    def objective(
-        out, batch: Batch, step: Int[Array, ""] | int
-    ) -> tuple[Float[Array, ""], Metrics]:
-        recon = batch_mean(likelihood(out.recon, batch["x"]))
-        kl_per_dim = gaussian_kl_per_dim(out.mean, out.logvar)
-        kl = batch_mean(sum_event(kl_per_dim))
-        b = evaluate(beta_fn, step)
-        loss = recon + b * kl
-        metrics = {"loss": loss, "reconstruction_loss": recon, "kl_loss": kl, "beta": b}
-        metrics.update(kl_monitoring_metrics(kl_per_dim, active_threshold))
-        return loss, metrics
-
-    return objective
+    return compose(
+        {
+            "reconstruction_loss": reconstruction_term(likelihood),
+            "kl_loss": (kl_term(), as_schedule(beta, "beta")),
+        },
+        active_threshold=active_threshold,
+        weight_metrics={"reconstruction_loss": None, "kl_loss": "beta"},
+    )

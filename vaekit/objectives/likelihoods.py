@@ -37,7 +37,7 @@ def bernoulli_nll(
     return sum_event(jax.nn.softplus(logits) - logits * x)
 
 
-def gaussian_nll(sigma: float = 1.0) -> Likelihood:
+def gaussian_nll(sigma: float | int = 1.0) -> Likelihood:
     """Gaussian NLL with fixed standard deviation ``sigma``: ``(x−μ)²/(2σ²) + log σ + ½ log 2π``.
 
     Returns a likelihood ``(recon, x) -> (batch,)`` summed over event dims.

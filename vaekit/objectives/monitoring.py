@@ -7,7 +7,7 @@ from vaekit._types import AnyArray, Metrics
 
 
 def kl_monitoring_metrics(
-    kl_per_dim: Float[AnyArray, "batch latent"], threshold: float = 0.01
+    kl_per_dim: Float[AnyArray, "batch latent"], threshold: float | int = 0.01
 ) -> Metrics:
     """Batch-mean KL of each latent dimension (``kl_dim_{i}``) and ``active_dims``.
 

@@ -11,7 +11,7 @@ Example:
     (2, 7, 6)
 """
 
-from vaekit.plots.curves import loss_curves_figure
+from vaekit.plots.curves import loss_curves_figure, overlay_figure
 from vaekit.plots.reconstructions import image_grid_figure, reconstruction_figure
 from vaekit.plots.traversal import latent_traversal_figure, traverse_latents
 
@@ -19,6 +19,7 @@ __all__ = [
     "image_grid_figure",
     "latent_traversal_figure",
     "loss_curves_figure",
+    "overlay_figure",
     "reconstruction_figure",
     "traverse_latents",
 ]

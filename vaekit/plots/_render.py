@@ -40,7 +40,7 @@ _TITLE_H = 0.45
 _HEADER_H = 0.3
 
 
-def new_figure(width_in: float, height_in: float, *, dpi: int = DEFAULT_DPI) -> Figure:
+def new_figure(width_in: float | int, height_in: float | int, *, dpi: int = DEFAULT_DPI) -> Figure:
     """Create a pyplot-free figure backed by an Agg canvas.
 
     Args:
@@ -151,8 +151,8 @@ def grid_figure(
     nrows: int,
     ncols: int,
     *,
-    aspect: float = 1.0,
-    left_in: float = 0.0,
+    aspect: float | int = 1.0,
+    left_in: float | int = 0.0,
     header: bool = False,
     title: str | None = None,
 ) -> tuple[Figure, list[list[Axes]]]:
@@ -196,7 +196,7 @@ def grid_figure(
     return fig, axes
 
 
-def label_width_in(labels: Sequence[str], fontsize: float = 10.0) -> float:
+def label_width_in(labels: Sequence[str], fontsize: float | int = 10.0) -> float:
     """Rough width in inches needed to print the longest of ``labels`` at ``fontsize``."""
     longest = max((len(s) for s in labels), default=0)
     if longest == 0:

@@ -7,7 +7,7 @@ import numpy as np
 
 from vaekit.plots._render import PathLike, new_figure, render_figure
 
-__all__ = ["loss_curves_figure"]
+__all__ = ["loss_curves_figure", "overlay_figure"]
 
 _MAX_COLS = 3
 _PANEL_W = 3.2
@@ -169,4 +169,51 @@ def loss_curves_figure(
         ax.legend(loc="upper right", fontsize=8)
     if title:
         fig.suptitle(title, y=1.0 - 0.05 / height, va="top")
+    return render_figure(fig, path)
+
+
+def overlay_figure(
+    series: Mapping[str, Sequence[float]],
+    steps: Sequence[int] | Mapping[str, Sequence[int]],
+    path: PathLike | None = None,
+    *,
+    ylabel: str = "",
+    title: str | None = None,
+) -> np.ndarray:
+    """Several named series on one axis (e.g. ``kl_loss`` against ``current_capacity``).
+
+    Args:
+        series: Name -> values.
+        steps: Step numbers shared by every series, or name -> steps for each.
+        path: Optional file to save the figure to (parent dirs are created).
+        ylabel: Label of the y axis.
+        title: Optional figure title.
+
+    Returns:
+        Rendered figure as a ``uint8`` array of shape ``(height, width, 3)``.
+
+    Example:
+        >>> img = overlay_figure({"kl": [1.0, 2.0], "C": [0.5, 2.5]}, [0, 1])
+        >>> img.dtype
+        dtype('uint8')
+    """
+    if not series:
+        raise ValueError("series is empty: nothing to plot")
+    fig = new_figure(6.4, 3.6)
+    ax = fig.add_axes((0.11, 0.15, 0.85, 0.72 if title else 0.8))
+    for i, (name, values) in enumerate(series.items()):
+        y = _series(values, "series", name)
+        x = _steps(steps[name] if isinstance(steps, Mapping) else steps, f"steps[{name!r}]")
+        if x.shape != y.shape:
+            raise ValueError(
+                f"series[{name!r}] has {y.shape[0]} values but its steps have {x.shape[0]}"
+            )
+        ax.plot(x, _plottable(y, False), color=f"C{i}", linewidth=1.2, label=str(name))
+    ax.set_xlabel("step", fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    if title:
+        fig.suptitle(title, y=0.98, va="top")
     return render_figure(fig, path)

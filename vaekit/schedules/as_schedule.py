@@ -9,7 +9,7 @@ from vaekit._checks import check_number
 
 
 def as_schedule(
-    value: float | optax.Schedule, name: str, *, minimum: float = 0.0
+    value: float | int | optax.Schedule, name: str, *, minimum: float | int = 0.0
 ) -> optax.Schedule:
     """Returns ``value`` as a ``step -> value`` function (an ``optax.Schedule``).
 

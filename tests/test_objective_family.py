@@ -1,0 +1,100 @@
+"""Capacity β-VAE, free bits and compose against plain numpy references."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import vaekit
+from vaekit.models import VAEOutput
+
+RNG = np.random.default_rng(1)
+B, L = 6, 3
+MEAN = RNG.normal(size=(B, L)).astype(np.float32)
+LOGVAR = (0.5 * RNG.normal(size=(B, L))).astype(np.float32)
+LOGITS = (3 * RNG.normal(size=(B, 4, 2))).astype(np.float32)
+X = (RNG.random((B, 4, 2)) < 0.5).astype(np.float32)
+OUT = VAEOutput(recon=LOGITS, mean=MEAN, logvar=LOGVAR, z=MEAN)
+BATCH = {"x": X}
+
+
+def ref_recon():
+    l64 = LOGITS.astype(np.float64)
+    nll = np.logaddexp(0.0, l64) - l64 * X
+    return nll.reshape(B, -1).sum(-1).mean()
+
+
+def ref_kl_per_dim():
+    m, lv = MEAN.astype(np.float64), LOGVAR.astype(np.float64)
+    return (0.5 * (m**2 + np.exp(lv) - 1 - lv)).mean(0)
+
+
+class TestCapacity(chex.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_matches_reference_and_reports_exact_metric_names(self):
+        objective = vaekit.capacity_vae(gamma=1000.0, c_max=25.0, capacity_num_iter=100)
+        loss, m = self.variant(objective)(OUT, BATCH, jnp.int32(40))
+        kl = ref_kl_per_dim().sum()
+        c = 25.0 * 40 / 100
+        np.testing.assert_allclose(m["current_capacity"], c, rtol=1e-6)
+        np.testing.assert_allclose(m["kl_loss"], kl, rtol=1e-5)
+        np.testing.assert_allclose(m["capacity_loss"], 1000.0 * abs(kl - c), rtol=1e-4)
+        np.testing.assert_allclose(loss, ref_recon() + 1000.0 * abs(kl - c), rtol=1e-4)
+        required = {"loss", "reconstruction_loss", "kl_loss", "capacity_loss", "current_capacity"}
+        assert required <= set(m)
+        assert {"active_dims", "kl_dim_0"} <= set(m)
+        assert not any(k.endswith("_weight") for k in m)
+
+
+class TestFreeBits(chex.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_matches_reference(self):
+        objective = vaekit.free_bits_vae(free_bits=0.4, beta=2.0)
+        loss, m = self.variant(objective)(OUT, BATCH, jnp.int32(0))
+        floored = np.maximum(ref_kl_per_dim(), 0.4).sum()
+        np.testing.assert_allclose(m["kl_free_bits"], floored, rtol=1e-5)
+        np.testing.assert_allclose(loss, ref_recon() + 2.0 * floored, rtol=1e-5)
+        assert float(m["kl_free_bits_weight"]) == 2.0
+
+    def test_floor_removes_the_gradient_below_lambda(self):
+        kl = jnp.array([[0.1, 3.0]])
+        grad = jax.grad(lambda k: vaekit.objectives.free_bits_kl(k, 0.5))(kl)
+        np.testing.assert_array_equal(grad, [[0.0, 1.0]])
+
+
+class TestCompose(chex.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_weighted_sum_with_every_term_and_weight_reported(self):
+        def l1_of_means(out, batch, step):
+            return jnp.mean(jnp.sum(jnp.abs(out.mean), axis=-1)), {"extra": jnp.float32(7)}
+
+        objective = vaekit.compose({
+            "rec": vaekit.reconstruction_term(vaekit.bernoulli_nll),
+            "kl": (vaekit.kl_term(), optax.linear_schedule(0.0, 2.0, 10)),
+            "sparsity": (l1_of_means, 0.1),
+        })
+        loss, m = self.variant(objective)(OUT, BATCH, jnp.int32(5))
+        l1 = np.abs(MEAN).sum(-1).mean()
+        kl = ref_kl_per_dim().sum()
+        np.testing.assert_allclose(loss, ref_recon() + 1.0 * kl + 0.1 * l1, rtol=1e-5)
+        np.testing.assert_allclose(m["kl_weight"], 1.0)
+        np.testing.assert_allclose(m["sparsity"], l1, rtol=1e-5)
+        assert {"rec", "rec_weight", "kl", "sparsity_weight", "extra", "loss"} <= set(m)
+
+    def test_bad_specs_are_rejected(self):
+        with pytest.raises(ValueError, match="`terms`"):
+            vaekit.compose({})
+        with pytest.raises(ValueError, match="`kl weight`"):
+            vaekit.compose({"kl": (vaekit.kl_term(), -1.0)})
+        with pytest.raises(ValueError, match="`weight_metrics`"):
+            vaekit.compose({"kl": vaekit.kl_term()}, weight_metrics={"nope": None})
+
+    def test_metric_name_collisions_are_reported(self):
+        def reports_kl(out, batch, step):
+            return jnp.float32(0), {"kl": jnp.float32(1)}
+
+        objective = vaekit.compose({"kl": vaekit.kl_term(), "other": reports_kl})
+        with pytest.raises(ValueError, match="'kl'"):
+            objective(OUT, BATCH, 0)

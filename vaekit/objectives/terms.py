@@ -1,0 +1,36 @@
+"""The basic batch-reduced terms of a Gaussian VAE, ready for :func:`compose`."""
+
+from jaxtyping import Array, Float
+
+from vaekit._types import Batch, Likelihood
+from vaekit.objectives.kl import gaussian_kl
+from vaekit.objectives.likelihoods import bernoulli_nll
+from vaekit.objectives.reductions import batch_mean
+
+
+def reconstruction_term(likelihood: Likelihood = bernoulli_nll, *, target: str = "x"):
+    """``E_batch[−log p(x | z)]``: ``likelihood(out.recon, batch[target])`` averaged over batch.
+
+    Example:
+      >>> from vaekit.objectives import reconstruction_term
+      >>> term = reconstruction_term()  # Bernoulli NLL on decoder logits
+    """
+
+    def term(out, batch: Batch, step) -> Float[Array, ""]:
+        return batch_mean(likelihood(out.recon, batch[target]))
+
+    return term
+
+
+def kl_term():
+    """``E_batch[KL(q(z|x) || N(0, I))]`` from ``out.mean`` and ``out.logvar``.
+
+    Example:
+      >>> from vaekit.objectives import kl_term
+      >>> term = kl_term()
+    """
+
+    def term(out, batch: Batch, step) -> Float[Array, ""]:
+        return batch_mean(gaussian_kl(out.mean, out.logvar))
+
+    return term
