@@ -171,3 +171,22 @@ def test_batch_indices_are_epoch_permutations_and_resumable():
 def test_input_shape_is_checked_by_name():
     with pytest.raises(ValueError, match="`x` must have shape"):
         tiny_vae()(jnp.zeros((2, *INPUT_SHAPE[:-1], 2)), key=jax.random.key(0))
+
+
+def test_skip_nonfinite_keeps_the_previous_state_for_a_bad_step():
+    def poisoned(out, batch, step):
+        loss, metrics = vaekit.beta_vae()(out, batch, step)
+        return jnp.where(step == 1, jnp.nan, loss), metrics
+
+    train = vaekit.make_train_step(poisoned, optax.adam(1e-2), donate=False,
+                                   skip_nonfinite=True)
+    state = train.init(tiny_vae(), jax.random.key(0))
+    batch = binary_batch()
+    state1, m0 = train.step(state, batch)
+    state2, m1 = train.step(state1, batch)
+    state3, m2 = train.step(state2, batch)
+    assert float(m0["skipped"]) == 0.0 and float(m1["skipped"]) == 1.0
+    chex.assert_trees_all_equal(state2.params, state1.params)
+    chex.assert_trees_all_equal(state2.opt_state, state1.opt_state)
+    assert int(state2.step) == 2 and float(m2["skipped"]) == 0.0
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(state3.params))

@@ -1,9 +1,12 @@
-"""The ``vaekit`` command line."""
+"""The ``vaekit`` command line: ``train``, ``sample``, ``reconstruct``."""
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from vaekit.runner.config import ARCHITECTURES, DATASETS, MODEL_KINDS, ON_NONFINITE
 from vaekit.schedules import SCHEDULE_NAMES
 
 
@@ -16,27 +19,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {message}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
+def _int(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _float(minimum: float | int, strict: bool):
+def _float(minimum: float, strict: bool):
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -45,44 +41,68 @@ def _float(minimum: float | int, strict: bool):
         if value != value or value in (float("inf"), float("-inf")):
             raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
         if value < minimum or (strict and value == minimum):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum:g}, "
-                                             f"got {value:g}")
+            raise argparse.ArgumentTypeError(
+                f"must be {'>' if strict else '>='} {minimum:g}, got {value:g}"
+            )
         return value
 
     return parse
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    parts = [p for p in text.split(",") if p.strip()]
+def _sizes(text: str) -> list[int]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise argparse.ArgumentTypeError(f"must be comma-separated sizes, got {text!r}")
-    return tuple(_positive_int(p.strip()) for p in parts)
+    return [_int(1)(p) for p in parts]
 
 
-def _train_parser(sub) -> None:
-    from vaekit.jobs.train import TrainConfig
+# flag -> (config section, key, argparse options)
+TRAIN_FLAGS = {
+    "--steps": ("train", "steps", {"type": _int(1), "help": "optimiser steps"}),
+    "--batch-size": ("train", "batch_size", {"type": _int(1)}),
+    "--lr": ("train", "lr", {"type": _float(0.0, True), "help": "Adam learning rate"}),
+    "--eval-every": ("train", "eval_every", {"type": _int(0), "help": "0: only at the end"}),
+    "--checkpoint-every": ("train", "checkpoint_every", {"type": _int(0)}),
+    "--seed": ("train", "seed", {"type": _int(0)}),
+    "--on-nonfinite": ("train", "on_nonfinite", {"choices": ON_NONFINITE}),
+    "--architecture": ("model", "architecture", {"choices": ARCHITECTURES}),
+    "--latent-dim": ("model", "latent_dim", {"type": _int(1)}),
+    "--hidden": ("model", "hidden", {"type": _sizes, "help": "MLP sizes, e.g. 512,256"}),
+    "--channels": ("model", "channels", {"type": _sizes, "help": "CNN channels"}),
+    "--beta": ("objective", "beta", {"type": _float(0.0, False),
+                                     "help": "β (the final value of an annealed β)"}),
+    "--beta-schedule": ("objective", "beta_schedule", {"choices": SCHEDULE_NAMES}),
+    "--beta-start": ("objective", "beta_start", {"type": _float(0.0, False)}),
+    "--beta-steps": ("objective", "beta_steps", {"type": _int(1)}),
+    "--gamma": ("objective", "gamma", {"type": _float(0.0, False), "help": "capacity γ"}),
+    "--c-max": ("objective", "c_max", {"type": _float(0.0, False), "help": "capacity C_max"}),
+    "--capacity-steps": ("objective", "capacity_steps", {"type": _int(1)}),
+    "--data": ("data", "name", {"choices": DATASETS}),
+    "--data-path": ("data", "path", {"help": ".npz with `images` (and optional `labels`)"}),
+    "--num-train": ("data", "num_train", {"type": _int(1)}),
+    "--num-val": ("data", "num_val", {"type": _int(1)}),
+}
 
-    d = TrainConfig()
-    p = sub.add_parser("train", help="train a β-VAE on procedural dSprites")
-    p.add_argument("--steps", type=_positive_int, default=d.steps, help="optimiser steps")
-    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
-    p.add_argument("--lr", type=_float(0.0, True), default=d.lr, help="Adam learning rate")
-    p.add_argument("--beta", type=_float(0.0, False), default=d.beta,
-                   help="β (the final value when a schedule is used)")
-    p.add_argument("--beta-schedule", choices=SCHEDULE_NAMES, default=d.beta_schedule,
-                   help="how β goes from --beta-start to --beta over --beta-steps")
-    p.add_argument("--beta-start", type=_float(0.0, False), default=d.beta_start)
-    p.add_argument("--beta-steps", type=_positive_int, default=d.beta_steps)
-    p.add_argument("--latent-dim", type=_positive_int, default=d.latent_dim)
-    p.add_argument("--hidden", type=_sizes, default=d.hidden,
-                   help="encoder hidden sizes, e.g. 512,256 (the decoder mirrors them)")
-    p.add_argument("--num-train", type=_positive_int, default=d.num_train)
-    p.add_argument("--num-val", type=_positive_int, default=d.num_val)
-    p.add_argument("--eval-every", type=_nonnegative_int, default=d.eval_every,
-                   help="validation period in steps (0: only at the end)")
-    p.add_argument("--seed", type=_nonnegative_int, default=d.seed)
-    p.add_argument("--out", default=d.out, help="output directory")
-    p.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model (default: annealed β-VAE on dSprites)")
+    p.add_argument("--model", choices=MODEL_KINDS, help="model kind (default beta-vae-annealed)")
+    p.add_argument("--config", help="TOML config file; flags override its values")
+    p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for flag, (section, key, options) in TRAIN_FLAGS.items():
+        p.add_argument(flag, dest=f"{section}.{key}", default=None,
+                       **{"help": f"{section}.{key}", **options})
+
+
+def _add_checkpoint_command(sub, name: str, help_text: str, default_num: int) -> None:
+    p = sub.add_parser(name, help=help_text)
+    p.add_argument("run_dir", help="a run directory written by `vaekit train`")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--num", type=_int(1), default=default_num)
+    p.add_argument("--seed", type=_int(0), default=0)
+    p.add_argument("--out", help="PNG path (default: inside the run directory)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,29 +111,129 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vaekit", description="Composable variational autoencoders in JAX.")
     parser.add_argument("--version", action="version", version=f"vaekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _train_parser(sub)
+    _add_train(sub)
+    _add_checkpoint_command(sub, "sample", "decode prior samples from a run's checkpoint", 32)
+    _add_checkpoint_command(sub, "reconstruct", "reconstruct validation images", 8)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``vaekit`` console script; returns the exit code."""
-    from vaekit.jobs.train import TrainConfig, run_train
+def _config_from_args(args):
+    from vaekit.runner import RunConfig
 
+    config = RunConfig.from_toml(args.config) if args.config else RunConfig()
+    overrides: dict[str, dict] = {}
+    if args.model:
+        overrides.setdefault("model", {})["kind"] = args.model
+    for section, key, _ in TRAIN_FLAGS.values():
+        value = getattr(args, f"{section}.{key}")
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+    return config.replace(**overrides)
+
+
+def _progress_callback(console, total: int, start: int, enabled: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, disable=not enabled,
+    )
+    task = progress.add_task("train", total=total, completed=start, stats="compiling…")
+    t0 = time.perf_counter()
+    shown = ("loss", "reconstruction_loss", "kl_loss", "beta", "current_capacity", "perplexity")
+    names = {"reconstruction_loss": "recon", "kl_loss": "KL", "beta": "β",
+             "current_capacity": "C"}
+
+    def update(step: int, row: dict) -> None:
+        rate = (step - start) / max(time.perf_counter() - t0, 1e-9)
+        stats = "  ".join(f"{names.get(k, k)} {row[k]:.3g}" for k in shown if k in row)
+        progress.update(task, completed=step, stats=f"{stats}  {rate:.0f} steps/s")
+
+    return progress, update
+
+
+def _train(args, console) -> None:
+    from vaekit.runner import RunConfig, resume_run, start_run
+    from vaekit.runner.run import check_new_run_dir, default_run_dir
+
+    if args.resume:
+        given = [f for f, (s, k, _) in TRAIN_FLAGS.items() if getattr(args, f"{s}.{k}") is not None]
+        if args.config or args.model or args.out or given:
+            raise UsageError("vaekit train: error: --resume takes only the run directory "
+                             "(its config.toml fixes every setting)")
+        config = RunConfig.from_toml(Path(args.resume) / "config.toml")
+    else:
+        config = _config_from_args(args)
+        out = Path(args.out) if args.out else default_run_dir(config)
+        check_new_run_dir(out)
+    t = config.train
+    console.print(f"vaekit train: {config.model.kind} ({config.model.architecture}), "
+                  f"{config.data.name}, {t.steps} steps, batch {t.batch_size}")
+    progress, update = _progress_callback(console, t.steps, 0, not args.no_progress)
+    with progress:
+        if args.resume:
+            out, summary = resume_run(args.resume, on_progress=update)
+        else:
+            out, summary = start_run(config, out, on_progress=update)
+    final = (summary["final_val"] or {}).get("loss", float("nan"))
+    best = summary["best_val_loss"]
+    best_text = f"best {best:.2f} at step {summary['best_step']}" if best is not None else "no best"
+    console.print(f"done: step {summary['step']}, validation loss {final:.2f} ({best_text})")
+    files = ["config.toml", "metrics.jsonl", "summary.json", "checkpoints/"]
+    files += [Path(p).name for p in summary.get("files", {}).values()]
+    console.print(f"wrote {out}/: " + ", ".join(files))
+
+
+def _from_checkpoint(args, console) -> None:
+    import jax
+
+    from vaekit.runner import load_run
+    from vaekit.runner.report import write_reconstructions, write_samples
+
+    parts = load_run(args.run_dir, args.checkpoint)
+    model = parts.state.model()
+    default = f"{args.command}_{args.checkpoint}.png"
+    out = Path(args.out) if args.out else Path(args.run_dir) / default
+    if args.command == "sample":
+        write_samples(model, parts.config.model.latent_dim, jax.random.key(args.seed), out,
+                      args.num)
+    else:
+        write_reconstructions(model, parts.data.val_images, out, args.num)
+    console.print(f"wrote {out} (checkpoint {args.checkpoint}, step {int(parts.state.step)})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vaekit`` console script; returns the exit code.
+
+    Exit codes: 0 success; 2 bad usage, configuration, data or checkpoint (one line on
+    stderr, nothing written); 1 training stopped on a non-finite metric.
+    """
+    from rich.console import Console
+
+    from vaekit.runner import CheckpointError, ConfigError, NonFiniteError
+
+    console = Console()
     try:
         args = build_parser().parse_args(argv)
         if args.command == "train":
-            config = TrainConfig(
-                steps=args.steps, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-                beta_schedule=args.beta_schedule, beta_start=args.beta_start,
-                beta_steps=args.beta_steps, latent_dim=args.latent_dim, hidden=args.hidden,
-                num_train=args.num_train, num_val=args.num_val, eval_every=args.eval_every,
-                seed=args.seed, out=args.out, progress=not args.no_progress,
-            )
-    except (UsageError, ValueError) as err:  # bad flags: one line, exit code 2
+            _train(args, console)
+        else:
+            _from_checkpoint(args, console)
+    except (UsageError, ConfigError, CheckpointError) as err:
         message = str(err) if isinstance(err, UsageError) else f"vaekit: error: {err}"
         print(message.replace("\n", " "), file=sys.stderr)
         return 2
-    run_train(config)
+    except NonFiniteError as err:
+        print(f"vaekit: error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -79,7 +79,7 @@ def _diagonal(cov: Float[AnyArray, "latent latent"]) -> Float[AnyArray, ""]:
 
 
 def dip_regularizer(
-    cov: Float[AnyArray, "latent latent"], lambda_od: float, lambda_d: float
+    cov: Float[AnyArray, "latent latent"], lambda_od: float | int, lambda_d: float | int
 ) -> Float[AnyArray, ""]:
     """``λ_od · Σ_{i≠j} cov_ij² + λ_d · Σ_i (cov_ii − 1)²`` (Kumar et al. 2018, eqs. 6–7).
 
@@ -117,11 +117,11 @@ def _check_lambda(value, name: str):
 
 def dip_vae(
     kind: str = "i",
-    lambda_od: float | optax.Schedule = 10.0,
-    lambda_d: float | optax.Schedule | None = None,
+    lambda_od: float | int | optax.Schedule = 10.0,
+    lambda_d: float | int | optax.Schedule | None = None,
     likelihood: Likelihood = bernoulli_nll,
     *,
-    active_threshold: float = 0.01,
+    active_threshold: float | int = 0.01,
 ) -> Objective:
     """DIP-VAE objective (Kumar et al. 2018, "Variational Inference of Disentangled Latent
     Concepts from Unlabeled Observations")::

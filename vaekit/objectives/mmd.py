@@ -10,19 +10,17 @@ from typing import TypeAlias
 
 import jax
 import jax.numpy as jnp
-import optax
 from jaxtyping import Array, Float
 
 from vaekit._checks import check_int, check_number
 from vaekit._types import AnyArray, Batch, Likelihood, Objective
-from vaekit.objectives.compose import compose
+from vaekit.objectives.compose import Weight, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.terms import kl_term, reconstruction_term
 
 Kernel: TypeAlias = Callable[[Array, Array], Array]
 """``kernel(x (n, d), y (m, d)) -> (n, m)`` Gram matrix of a positive-definite kernel."""
 
-Weight: TypeAlias = float | optax.Schedule
 
 
 def _squared_distances(
@@ -33,7 +31,7 @@ def _squared_distances(
 
 
 def rbf_kernel(
-    x: Float[AnyArray, "n d"], y: Float[AnyArray, "m d"], scale: float = 1.0
+    x: Float[AnyArray, "n d"], y: Float[AnyArray, "m d"], scale: float | int = 1.0
 ) -> Float[AnyArray, "n m"]:
     """Gaussian (RBF) kernel ``k(x, y) = exp(−||x − y||² / (2 · d · scale))``.
 
@@ -61,7 +59,7 @@ def rbf_kernel(
 
 
 def inverse_multiquadric_kernel(
-    x: Float[AnyArray, "n d"], y: Float[AnyArray, "m d"], scale: float = 1.0
+    x: Float[AnyArray, "n d"], y: Float[AnyArray, "m d"], scale: float | int = 1.0
 ) -> Float[AnyArray, "n m"]:
     """Inverse multiquadric kernel ``k(x, y) = C / (C + ||x − y||²)`` with ``C = 2 · d · scale``.
 
@@ -93,7 +91,7 @@ KERNELS: dict[str, Callable[..., Array]] = {
 }
 
 
-def _resolve_kernel(kernel: str | Kernel, scale: float) -> Kernel:
+def _resolve_kernel(kernel: str | Kernel, scale: float | int) -> Kernel:
     """Returns a two-argument kernel; validates a kernel name and ``scale`` (named kernels)."""
     if callable(kernel):
         return kernel
@@ -135,7 +133,7 @@ def mmd(
     kernel: str | Kernel = "rbf",
     *,
     unbiased: bool = False,
-    scale: float = 1.0,
+    scale: float | int = 1.0,
 ) -> Float[AnyArray, ""]:
     """Squared maximum mean discrepancy ``MMD²(P, Q)`` from samples ``x ~ P`` and ``y ~ Q``.
 
@@ -188,7 +186,7 @@ def _base_key(prior_key: int | jax.Array) -> Callable[[], jax.Array]:
 def mmd_term(
     kernel: str | Kernel = "imq",
     *,
-    scale: float = 1.0,
+    scale: float | int = 1.0,
     prior_key: int | jax.Array = 0,
     unbiased: bool = False,
 ):
@@ -204,7 +202,7 @@ def mmd_term(
     a batch is *not* the mean of its halves' values; it is invariant to permuting the batch.
 
     Example:
-      >>> from vaekit.objectives.compose import compose
+      >>> from vaekit.objectives.compose import Weight, compose
       >>> objective = compose({"mmd": (mmd_term("rbf", prior_key=1), 100.0)})
     """
     kernel_fn = _resolve_kernel(kernel, scale)
@@ -219,7 +217,7 @@ def mmd_term(
     return term
 
 
-def _affine(terms: list[tuple[float, Weight]], constant: float) -> Weight:
+def _affine(terms: list[tuple[float, Weight]], constant: float | int) -> Weight:
     """``constant + Σ c · w`` as a number, or as a schedule when any ``w`` is a schedule."""
     if not any(callable(w) for _, w in terms):
         return constant + sum(c * w for c, w in terms)
@@ -239,10 +237,10 @@ def info_vae(
     kernel: str | Kernel = "imq",
     likelihood: Likelihood = bernoulli_nll,
     *,
-    scale: float = 1.0,
+    scale: float | int = 1.0,
     prior_key: int | jax.Array = 0,
     unbiased: bool = False,
-    active_threshold: float = 0.01,
+    active_threshold: float | int = 0.01,
 ) -> Objective:
     """InfoVAE objective with the MMD divergence (Zhao et al. 2017, "InfoVAE", eq. 6)::
 
@@ -313,10 +311,10 @@ def mmd_vae(
     kernel: str | Kernel = "imq",
     likelihood: Likelihood = bernoulli_nll,
     *,
-    scale: float = 1.0,
+    scale: float | int = 1.0,
     prior_key: int | jax.Array = 0,
     unbiased: bool = False,
-    active_threshold: float = 0.01,
+    active_threshold: float | int = 0.01,
 ) -> Objective:
     """MMD-VAE: ``L = E[−log p(x|z)] + λ · MMD²(q(z), N(0, I))``, the InfoVAE with ``α = 1``.
 

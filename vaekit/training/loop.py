@@ -1,6 +1,6 @@
 """A small host-side loop around the compiled step: batching, chunked scans, evaluation."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import jax
 import numpy as np
@@ -64,6 +64,50 @@ def evaluate_dataset(
     return {k: v / n for k, v in totals.items()}
 
 
+def chunk_length(step: int, end: int, steps_per_call: int, *periods: int) -> int:
+    """Steps in the chunk starting at ``step``: up to the next multiple of ``steps_per_call``
+    or of any non-zero period (e.g. evaluation, checkpoints), and never past ``end``.
+
+    Boundaries are absolute step numbers, so a run resumed at a boundary splits the rest of
+    training into exactly the chunks an uninterrupted run uses (bit-for-bit resume).
+    """
+    k = min(end - step, steps_per_call - step % steps_per_call)
+    for period in periods:
+        if period:
+            k = min(k, period - step % period)
+    return k
+
+
+def train_chunks(
+    train: TrainStep,
+    state: TrainState,
+    data: Mapping[str, np.ndarray],
+    *,
+    num_steps: int,
+    batch_size: int,
+    seed: int = 0,
+    steps_per_call: int = 50,
+    periods: tuple[int, ...] = (),
+) -> Iterator[tuple[TrainState, int, dict[str, np.ndarray]]]:
+    """Trains chunk by chunk, yielding ``(state, step, metrics)`` after each chunk.
+
+    ``metrics`` holds one value per step of the chunk (host numpy arrays). Chunk boundaries
+    are absolute multiples of ``steps_per_call`` and of each non-zero period
+    (:func:`chunk_length`); the batch of step ``t`` is batch ``t`` of :func:`batch_indices`.
+    This is the loop under :func:`fit` and the ``vaekit train`` runner; stop iterating to stop.
+    """
+    steps_per_call = check_int(steps_per_call, "steps_per_call")
+    n = len(next(iter(data.values())))
+    step = int(state.step)
+    end = step + check_int(num_steps, "num_steps")
+    while step < end:
+        k = chunk_length(step, end, steps_per_call, *periods)
+        idx = batch_indices(n, batch_size, k, seed, start_batch=step)
+        state, metrics = train.multi_step(state, {key: v[idx] for key, v in data.items()})
+        step += k
+        yield state, step, jax.device_get(metrics)
+
+
 def fit(
     train: TrainStep,
     state: TrainState,
@@ -79,9 +123,10 @@ def fit(
 ) -> tuple[TrainState, dict]:
     """Trains ``state`` for ``num_steps`` optimiser steps on in-memory ``data``.
 
-    Steps run ``steps_per_call`` at a time through ``train.multi_step`` (one ``lax.scan``);
-    batches come from :func:`batch_indices` starting at ``state.step``, so a resumed state
-    continues the same data order.
+    Steps run in chunks through ``train.multi_step`` (one ``lax.scan`` per chunk) whose
+    boundaries are absolute multiples of ``steps_per_call`` and ``eval_every``
+    (:func:`chunk_length`); batches come from :func:`batch_indices` starting at ``state.step``.
+    So a state saved at a boundary and trained on gives exactly what one longer call gives.
 
     Args:
       train: from :func:`make_train_step`.
@@ -91,7 +136,8 @@ def fit(
       batch_size: examples per step.
       seed: data-order seed.
       steps_per_call: steps fused per compiled call.
-      val_data: optional validation mapping, evaluated every ``eval_every`` steps and at the end.
+      val_data: optional validation mapping, evaluated at every multiple of ``eval_every`` and
+        at the end.
       eval_every: validation period in steps (0: only at the end).
       callback: called as ``callback(step, chunk_mean_metrics)`` after every chunk.
 
@@ -100,33 +146,21 @@ def fit(
       ``history["train_steps"]`` holds their step numbers; ``history["val"]``/``"val_steps"``
       likewise for validation.
     """
-    num_steps = check_int(num_steps, "num_steps")
-    steps_per_call = check_int(steps_per_call, "steps_per_call")
     eval_every = check_int(eval_every, "eval_every", minimum=0)
-    n = len(next(iter(data.values())))
     history: dict = {"train": {}, "train_steps": [], "val": {}, "val_steps": []}
-    start = int(state.step)
-    done = 0
-    next_eval = eval_every if eval_every else None
-    while done < num_steps:
-        k = min(steps_per_call, num_steps - done)
-        if next_eval is not None:
-            k = min(k, next_eval - done)
-        idx = batch_indices(n, batch_size, k, seed, start_batch=start + done)
-        batches = {key: np.asarray(v[idx]) for key, v in data.items()}
-        state, metrics = train.multi_step(state, batches)
-        metrics = jax.device_get(metrics)
+    end_step = int(state.step) + check_int(num_steps, "num_steps")
+    chunks = train_chunks(train, state, data, num_steps=num_steps, batch_size=batch_size,
+                          seed=seed, steps_per_call=steps_per_call, periods=(eval_every,))
+    for state, step, metrics in chunks:
+        k = len(next(iter(metrics.values())))
         for name, values in metrics.items():
             history["train"].setdefault(name, []).extend(float(v) for v in values)
-        history["train_steps"].extend(range(start + done + 1, start + done + k + 1))
-        done += k
+        history["train_steps"].extend(range(step - k + 1, step + 1))
         if callback is not None:
-            callback(start + done, {m: float(np.mean(v)) for m, v in metrics.items()})
-        at_eval = next_eval is not None and done == next_eval
-        if val_data is not None and (at_eval or done == num_steps):
+            callback(step, {m: float(np.mean(v)) for m, v in metrics.items()})
+        at_eval = bool(eval_every) and step % eval_every == 0
+        if val_data is not None and (at_eval or step == end_step):
             for name, value in evaluate_dataset(train, state, val_data, batch_size).items():
                 history["val"].setdefault(name, []).append(value)
-            history["val_steps"].append(start + done)
-        if at_eval:
-            next_eval += eval_every
+            history["val_steps"].append(step)
     return state, history

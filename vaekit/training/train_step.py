@@ -1,5 +1,6 @@
 """One generic, compiled-once training step for any NNX model and any objective."""
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -68,6 +69,7 @@ def make_train_step(
     *,
     forward: Forward = default_forward,
     donate: bool = True,
+    skip_nonfinite: bool = False,
 ) -> TrainStep:
     """Builds the single training step every vaekit model trains through.
 
@@ -82,6 +84,9 @@ def make_train_step(
       optimizer: any ``optax.GradientTransformation``.
       forward: ``(model, batch, key) -> out``; default ``model(batch["x"], key=key)``.
       donate: donate the input state's buffers to the step (in-place update).
+      skip_nonfinite: when the loss or any gradient is NaN/Inf, keep the previous parameters,
+        optimiser state and model state for that step (the step counter still advances) and
+        report ``skipped = 1``; otherwise such a step is applied and shows in the metrics.
 
     Returns:
       A :class:`TrainStep` ``(init, step, multi_step, evaluate)``. Metrics are float32 scalars
@@ -118,6 +123,12 @@ def make_train_step(
         params = optax.apply_updates(state.params, updates)
         metrics = _as_metrics(loss, metrics)
         metrics["grad_norm"] = _global_norm(grads)
+        if skip_nonfinite:
+            ok = jnp.isfinite(loss) & jnp.isfinite(metrics["grad_norm"])
+            keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(ok, new, old))
+            params, opt_state = keep(params, state.params), keep(opt_state, state.opt_state)
+            rest = keep(rest, state.rest)
+            metrics["skipped"] = 1.0 - ok.astype(jnp.float32)
         new_state = state.replace(params=params, rest=rest, opt_state=opt_state,
                                   step=state.step + 1)
         return new_state, metrics

@@ -1,5 +1,0 @@
-"""End-to-end jobs behind the ``vaekit`` command line."""
-
-from vaekit.jobs.train import TrainConfig, run_train
-
-__all__ = ["TrainConfig", "run_train"]

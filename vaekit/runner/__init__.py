@@ -1,0 +1,30 @@
+"""The training runner behind ``vaekit train``: configs, checkpoints, exact resume."""
+
+from vaekit.runner.checkpoint import CheckpointError, Checkpoints
+from vaekit.runner.config import (
+    MODEL_KINDS,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    ObjectiveConfig,
+    RunConfig,
+    TrainConfig,
+)
+from vaekit.runner.run import NonFiniteError, build_run, load_run, resume_run, start_run
+
+__all__ = [
+    "MODEL_KINDS",
+    "CheckpointError",
+    "Checkpoints",
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "NonFiniteError",
+    "ObjectiveConfig",
+    "RunConfig",
+    "TrainConfig",
+    "build_run",
+    "load_run",
+    "resume_run",
+    "start_run",
+]

@@ -1,0 +1,252 @@
+"""Run configuration: nested frozen dataclasses, loaded from TOML with every key checked."""
+
+import dataclasses
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vaekit.schedules import SCHEDULE_NAMES
+
+MODEL_KINDS = (
+    "vae",
+    "beta-vae",
+    "beta-vae-annealed",
+    "beta-vae-capacity",
+    "free-bits-vae",
+    "beta-tcvae",
+    "info-vae",
+    "dip-vae",
+)
+ARCHITECTURES = ("mlp", "cnn")
+DATASETS = ("dsprites", "npz")
+LIKELIHOODS = ("bernoulli", "gaussian", "sum_of_squares")
+ON_NONFINITE = ("stop", "skip")
+
+
+class ConfigError(ValueError):
+    """A configuration value or file that cannot be used; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """What is trained: the model kind and its encoder/decoder architecture."""
+
+    kind: str = "beta-vae-annealed"
+    architecture: str = "mlp"
+    latent_dim: int = 10
+    hidden: tuple[int, ...] = (512, 256)
+    channels: tuple[int, ...] = (32, 32, 64, 64)
+    activation: str = "relu"
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """Objective hyperparameters; each model kind reads the ones it needs."""
+
+    likelihood: str = "bernoulli"
+    beta: float = 4.0
+    beta_schedule: str = "linear"
+    beta_start: float = 0.0
+    beta_steps: int = 1000
+    gamma: float = 1000.0
+    c_max: float = 25.0
+    capacity_steps: int = 5000
+    free_bits: float = 0.5
+    tc_alpha: float = 1.0
+    tc_beta: float = 6.0
+    tc_gamma: float = 1.0
+    mmd_alpha: float = 0.0
+    mmd_lambda: float = 1000.0
+    dip_kind: str = "ii"
+    dip_lambda_od: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from: procedural dSprites or a user's ``.npz``."""
+
+    name: str = "dsprites"
+    path: str = ""
+    num_train: int = 20000
+    num_val: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, evaluation and checkpointing."""
+
+    steps: int = 6000
+    batch_size: int = 64
+    lr: float = 5e-4
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    keep: int = 2
+    steps_per_call: int = 50
+    seed: int = 0
+    on_nonfinite: str = "stop"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """A whole run; ``RunConfig.from_toml(path)`` / ``to_toml()`` round-trip exactly."""
+
+    model: ModelConfig = ModelConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+
+    def __post_init__(self):
+        validate(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "RunConfig":
+        """Builds a config from nested mappings; unknown sections/keys and bad types raise."""
+        if not isinstance(raw, Mapping):
+            raise ConfigError("the configuration must be a table of sections")
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = set(raw) - set(sections)
+        if unknown:
+            raise ConfigError(
+                f"unknown config section(s) {sorted(unknown)}; known: {sorted(sections)}"
+            )
+        built = {}
+        for name, section_cls in sections.items():
+            table = raw.get(name, {})
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"config section `{name}` must be a table")
+            built[name] = _build_section(section_cls, table, name)
+        return cls(**built)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "RunConfig":
+        """Reads a TOML file (see ``examples/configs/``)."""
+        try:
+            with open(path, "rb") as f:
+                raw = tomllib.load(f)
+        except OSError as err:
+            raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+        return cls.from_dict(raw)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {
+            f.name: {k: list(v) if isinstance(v, tuple) else v
+                     for k, v in dataclasses.asdict(getattr(self, f.name)).items()}
+            for f in dataclasses.fields(self)
+        }
+
+    def to_toml(self) -> str:
+        """The config as TOML text that :meth:`from_toml` reads back to an equal config."""
+        lines = []
+        for section, table in self.to_dict().items():
+            lines.append(f"[{section}]")
+            lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+            lines.append("")
+        return "\n".join(lines)
+
+    def replace(self, **sections: Mapping[str, Any]) -> "RunConfig":
+        """A copy with some keys of some sections changed, checked like a file."""
+        merged = self.to_dict()
+        for section, values in sections.items():
+            if section not in merged:
+                raise ConfigError(f"unknown config section `{section}`")
+            merged[section] = {**merged[section], **values}
+        return RunConfig.from_dict(merged)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"`{key}` must be a list of integers, got {value!r}")
+        return tuple(_coerce(v, typing.get_args(hint)[0], key) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"`{key}` must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"`{key}` must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"`{key}` must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"`{key}` must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint}")
+
+
+def _build_section(section_cls, table: Mapping[str, Any], section: str):
+    fields = {f.name: f.type for f in dataclasses.fields(section_cls)}
+    unknown = set(table) - set(fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {sorted(f'{section}.{k}' for k in unknown)}; "
+            f"known keys of [{section}]: {sorted(fields)}"
+        )
+    return section_cls(
+        **{k: _coerce(v, fields[k], f"{section}.{k}") for k, v in table.items()}
+    )
+
+
+def _check(ok: bool, key: str, message: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"`{key}` {message}, got {value!r}")
+
+
+def _choice(value: str, choices: tuple[str, ...], key: str) -> None:
+    _check(value in choices, key, f"must be one of {list(choices)}", value)
+
+
+def validate(config: RunConfig) -> None:
+    """Checks every value's range; the error names the key (``section.key``)."""
+    m, o, d, t = config.model, config.objective, config.data, config.train
+    _choice(m.kind, MODEL_KINDS, "model.kind")
+    _choice(m.architecture, ARCHITECTURES, "model.architecture")
+    _check(m.latent_dim > 0, "model.latent_dim", "must be > 0", m.latent_dim)
+    _check(len(m.hidden) > 0 and min(m.hidden) > 0, "model.hidden", "must be sizes > 0", m.hidden)
+    _check(len(m.channels) > 0 and min(m.channels) > 0, "model.channels", "must be sizes > 0",
+           m.channels)
+    _choice(o.likelihood, LIKELIHOODS, "objective.likelihood")
+    _choice(o.beta_schedule, SCHEDULE_NAMES, "objective.beta_schedule")
+    _choice(o.dip_kind, ("i", "ii"), "objective.dip_kind")
+    for key in ("beta", "beta_start", "gamma", "c_max", "free_bits", "tc_alpha", "tc_beta",
+                "tc_gamma", "mmd_lambda", "dip_lambda_od"):
+        value = getattr(o, key)
+        _check(value >= 0 and value != float("inf"), f"objective.{key}", "must be >= 0 and finite",
+               value)
+    _check(0.0 <= o.mmd_alpha <= 1.0, "objective.mmd_alpha", "must be in [0, 1]", o.mmd_alpha)
+    _check(o.beta_steps > 0, "objective.beta_steps", "must be > 0", o.beta_steps)
+    _check(o.capacity_steps > 0, "objective.capacity_steps", "must be > 0", o.capacity_steps)
+    _choice(d.name, DATASETS, "data.name")
+    _check(d.name != "npz" or bool(d.path), "data.path", "must name a .npz file for data.name "
+           "= \"npz\"", d.path)
+    _check(d.num_train > 0, "data.num_train", "must be > 0", d.num_train)
+    _check(d.num_val > 0, "data.num_val", "must be > 0", d.num_val)
+    _check(t.steps > 0, "train.steps", "must be > 0", t.steps)
+    _check(t.batch_size > 0, "train.batch_size", "must be > 0", t.batch_size)
+    _check(0 < t.lr < float("inf"), "train.lr", "must be > 0", t.lr)
+    _check(t.eval_every >= 0, "train.eval_every", "must be >= 0", t.eval_every)
+    _check(t.checkpoint_every >= 0, "train.checkpoint_every", "must be >= 0", t.checkpoint_every)
+    _check(t.keep > 0, "train.keep", "must be > 0", t.keep)
+    _check(t.steps_per_call > 0, "train.steps_per_call", "must be > 0", t.steps_per_call)
+    _check(t.seed >= 0, "train.seed", "must be >= 0", t.seed)
+    _choice(t.on_nonfinite, ON_NONFINITE, "train.on_nonfinite")

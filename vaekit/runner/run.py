@@ -1,0 +1,198 @@
+"""Running, resuming and loading a training run directory.
+
+A run directory holds ``config.toml`` (the resolved configuration), ``metrics.jsonl`` (one row
+per chunk of training steps and one per validation), ``checkpoints/{last,best}`` (orbax),
+``summary.json`` and the plots. Everything is a pure function of the config, so a run resumed
+from its last checkpoint continues bit for bit.
+"""
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+import optax
+
+from vaekit.runner.checkpoint import Checkpoints
+from vaekit.runner.config import ConfigError, RunConfig
+from vaekit.runner.datasets import RunData, load_data
+from vaekit.runner.report import read_rows, write_plots, write_rows
+from vaekit.runner.zoo import build_model, build_objective
+from vaekit.training import TrainState, TrainStep, evaluate_dataset, make_train_step, train_chunks
+
+Progress = Callable[[int, dict[str, float]], None]
+
+
+class NonFiniteError(RuntimeError):
+    """Training produced a NaN/Inf metric; the message names the step and the metric."""
+
+
+@dataclasses.dataclass
+class RunParts:
+    """Everything rebuilt from a config: data, the compiled step and an initial state."""
+
+    config: RunConfig
+    data: RunData
+    train: TrainStep
+    state: TrainState
+
+
+def build_run(config: RunConfig) -> RunParts:
+    """Loads the data and builds model, objective, optimiser and the initial state."""
+    t = config.train
+    data = load_data(config.data, t.seed)
+    if t.batch_size > len(data.train_images):
+        raise ConfigError(f"`train.batch_size` ({t.batch_size}) must be <= the number of "
+                          f"training images ({len(data.train_images)})")
+    model = build_model(config.model, data.image_shape, t.seed)
+    objective = build_objective(config, len(data.train_images))
+    train = make_train_step(objective, optax.adam(t.lr),
+                            skip_nonfinite=t.on_nonfinite == "skip")
+    return RunParts(config, data, train, train.init(model, jax.random.key(t.seed)))
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    return Path("runs") / f"{config.model.kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_new_run_dir(out: Path) -> None:
+    """Refuses a non-empty or unwritable run directory (before anything is written)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"output directory {out} already exists and is not empty; continue "
+                          f"it with `--resume {out}` or choose another `--out`")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"output directory {out} is not writable ({parent} is read-only)")
+
+
+def _first_nonfinite(step: int, metrics: dict[str, np.ndarray]) -> tuple[int, str] | None:
+    k = len(next(iter(metrics.values())))
+    for i in range(k):
+        for name, values in metrics.items():
+            if not np.isfinite(values[i]):
+                return step - k + 1 + i, name
+    return None
+
+
+def _chunk_row(step: int, metrics: dict[str, np.ndarray]) -> dict:
+    row = {"split": "train", "step": step}
+    for name, values in metrics.items():
+        if name == "skipped":
+            row[name] = float(np.sum(values))
+        else:
+            finite = values[np.isfinite(values)]
+            row[name] = float(np.mean(finite)) if finite.size else float("nan")
+    return row
+
+
+def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
+            stop_at: int | None = None) -> dict:
+    """Trains ``parts.state`` up to ``train.steps``, logging, validating and checkpointing.
+
+    ``stop_at`` stops after the chunk that reaches that step (an interrupted run, for tests).
+    """
+    config, data, train = parts.config, parts.data, parts.train
+    t = config.train
+    start = int(parts.state.step)
+    metrics_path = out / "metrics.jsonl"
+    rows = read_rows(metrics_path, max_step=start)
+    write_rows(metrics_path, rows)
+    val_losses = [(r["loss"], r["step"]) for r in rows if r["split"] == "val"]
+    best_loss, best_step = min(val_losses, default=(float("inf"), None))
+    checkpoints = Checkpoints(out, t.keep)
+    val = {"x": data.val_images}
+    t0 = time.perf_counter()
+    state, step = parts.state, start
+    try:
+        with metrics_path.open("a") as log:
+            chunks = train_chunks(
+                train, state, {"x": data.train_images}, num_steps=max(t.steps - start, 1),
+                batch_size=t.batch_size, seed=t.seed, steps_per_call=t.steps_per_call,
+                periods=(t.eval_every, t.checkpoint_every),
+            ) if start < t.steps else iter(())
+            for state, step, metrics in chunks:
+                bad = _first_nonfinite(step, metrics) if t.on_nonfinite == "stop" else None
+                if bad is not None:
+                    last = checkpoints.latest_step()
+                    raise NonFiniteError(
+                        f"non-finite training metric {bad[1]!r} at step {bad[0]}; the last good "
+                        f"checkpoint is step {last} in {out / 'checkpoints' / 'last'} (set "
+                        "train.on_nonfinite = \"skip\" to skip such steps instead)"
+                    )
+                row = _chunk_row(step, metrics)
+                log.write(json.dumps(row) + "\n")
+                if on_progress is not None:
+                    on_progress(step, row)
+                final = step >= t.steps
+                if final or (t.eval_every and step % t.eval_every == 0):
+                    result = evaluate_dataset(train, state, val, t.batch_size)
+                    log.write(json.dumps({"split": "val", "step": step, **result}) + "\n")
+                    if result["loss"] < best_loss:
+                        best_loss, best_step = result["loss"], step
+                        checkpoints.save(state, best=True)
+                log.flush()
+                if final or (t.checkpoint_every and step % t.checkpoint_every == 0):
+                    checkpoints.save(state)
+                if stop_at is not None and step >= stop_at:
+                    break
+    finally:
+        checkpoints.close()
+    seconds = time.perf_counter() - t0
+    rows = read_rows(metrics_path)
+    summary = {
+        "config": config.to_dict(),
+        "step": step,
+        "complete": step >= t.steps,
+        "final_val": next((r for r in reversed(rows) if r["split"] == "val"), None),
+        "best_val_loss": best_loss if best_step is not None else None,
+        "best_step": best_step,
+        "session_seconds": seconds,
+        "steps_per_second": (step - start) / seconds if step > start else None,
+    }
+    if summary["complete"]:
+        model = state.model()
+        summary["files"] = write_plots(model, config.model.latent_dim, data.val_images, rows,
+                                       out, t.seed)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def start_run(config: RunConfig, out: Path | None = None, **kwargs) -> tuple[Path, dict]:
+    """Checks ``out``, builds everything, then writes ``config.toml`` and trains."""
+    out = Path(out) if out is not None else default_run_dir(config)
+    check_new_run_dir(out)
+    try:  # everything that can fail on bad input happens before anything is written
+        parts = build_run(config)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.toml").write_text(config.to_toml())
+    return out, execute(parts, out, **kwargs)
+
+
+def load_run(run_dir: str | Path, which: str = "last") -> RunParts:
+    """Rebuilds a run from ``config.toml`` and restores its ``last`` or ``best`` checkpoint."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise ConfigError(f"{run_dir} is not a vaekit run directory (no config.toml)")
+    parts = build_run(RunConfig.from_toml(run_dir / "config.toml"))
+    checkpoints = Checkpoints(run_dir)
+    try:
+        parts.state = checkpoints.restore(parts.state, which)
+    finally:
+        checkpoints.close()
+    return parts
+
+
+def resume_run(run_dir: str | Path, **kwargs) -> tuple[Path, dict]:
+    """Continues a stopped run from its last checkpoint, exactly as if it had not stopped."""
+    run_dir = Path(run_dir)
+    return run_dir, execute(load_run(run_dir, "last"), run_dir, **kwargs)
