@@ -292,3 +292,23 @@ def test_overlay_figure_draws_series_and_checks_lengths(tmp_path):
         overlay_figure({"b": [1.0, 2.0]}, [0, 1, 2])
     with pytest.raises(ValueError, match="series is empty"):
         overlay_figure({}, [0])
+
+
+def test_bar_chart_and_heatmap(tmp_path):
+    from vaekit.plots import bar_chart_figure, heatmap_figure
+
+    small = bar_chart_figure([0.0, 1.5, 0.2], tmp_path / "kl.png", labels=["a", "b", "c"],
+                             threshold=0.01, ylabel="nats", title="KL")
+    wide = bar_chart_figure(np.arange(30.0))
+    assert small.dtype == np.uint8 and (tmp_path / "kl.png").exists()
+    assert wide.shape[1] > small.shape[1]  # more bars, wider figure
+    heat = heatmap_figure(np.random.default_rng(0).random((10, 5)), tmp_path / "mi.png",
+                          row_labels=[f"z{i}" for i in range(10)],
+                          col_labels=list("abcde"), title="MI")
+    assert heat.ndim == 3 and (tmp_path / "mi.png").exists()
+    with pytest.raises(ValueError, match="labels"):
+        bar_chart_figure([1.0, 2.0], labels=["x"])
+    with pytest.raises(ValueError, match="finite"):
+        bar_chart_figure([1.0, np.nan])
+    with pytest.raises(ValueError, match="col_labels"):
+        heatmap_figure(np.zeros((2, 2)), col_labels=["a"])

@@ -4,18 +4,24 @@ Encoders and decoders are plain Flax NNX modules; what is optimised is a pure ob
 ``objective(out, batch, step) -> (loss, metrics)``; one :func:`make_train_step` trains them all.
 """
 
-from vaekit import objectives, schedules
+from vaekit import conditioning, evaluation, objectives, quantizers, schedules
 from vaekit._types import Batch, Metrics, Objective
 from vaekit.models import (
     ACTIVATIONS,
     VAE,
+    VQVAE,
     CNNDecoder,
     CNNEncoder,
+    ConditionalVAE,
     ConvDecoder,
     ConvEncoder,
     MLPDecoder,
     MLPEncoder,
     VAEOutput,
+    VQVAEOutput,
+    conditional_cnn_vae,
+    conditional_forward,
+    conditional_mlp_vae,
     get_activation,
     reparameterize,
 )
@@ -35,10 +41,13 @@ from vaekit.objectives import (
     kl_monitoring_metrics,
     kl_term,
     mmd_vae,
+    quantized_autoencoder,
     reconstruction_term,
     sum_event,
     sum_of_squares,
+    vq_vae,
 )
+from vaekit.quantizers import FSQ, LFQ, ResidualVQ, VectorQuantizer
 from vaekit.schedules import (
     as_schedule,
     capacity_schedule,
@@ -66,6 +75,7 @@ __all__ = [
     "Batch",
     "CNNDecoder",
     "CNNEncoder",
+    "ConditionalVAE",
     "ConvDecoder",
     "ConvEncoder",
     "MLPDecoder",
@@ -75,6 +85,12 @@ __all__ = [
     "TrainState",
     "TrainStep",
     "VAEOutput",
+    "VQVAE",
+    "VQVAEOutput",
+    "FSQ",
+    "LFQ",
+    "ResidualVQ",
+    "VectorQuantizer",
     "__version__",
     "as_schedule",
     "batch_indices",
@@ -85,6 +101,10 @@ __all__ = [
     "capacity_schedule",
     "capacity_vae",
     "compose",
+    "conditional_cnn_vae",
+    "conditional_forward",
+    "conditional_mlp_vae",
+    "conditioning",
     "cyclical_schedule",
     "dip_vae",
     "epochs_to_steps",
@@ -104,10 +124,14 @@ __all__ = [
     "make_train_step",
     "mmd_vae",
     "named_schedule",
+    "evaluation",
     "objectives",
+    "quantized_autoencoder",
+    "quantizers",
     "reconstruction_term",
     "reparameterize",
     "schedules",
     "sum_event",
     "sum_of_squares",
+    "vq_vae",
 ]

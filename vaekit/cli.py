@@ -1,4 +1,4 @@
-"""The ``vaekit`` command line: ``train``, ``sample``, ``reconstruct``."""
+"""The ``vaekit`` command line: ``train``, ``eval``, ``sample``, ``reconstruct``."""
 
 import argparse
 import sys
@@ -69,6 +69,11 @@ TRAIN_FLAGS = {
     "--latent-dim": ("model", "latent_dim", {"type": _int(1)}),
     "--hidden": ("model", "hidden", {"type": _sizes, "help": "MLP sizes, e.g. 512,256"}),
     "--channels": ("model", "channels", {"type": _sizes, "help": "CNN channels"}),
+    "--vq-channels": ("model", "vq_channels", {"type": _sizes,
+                                               "help": "conv channels of quantized models"}),
+    "--num-codes": ("model", "num_codes", {"type": _int(1), "help": "VQ codebook size"}),
+    "--code-dim": ("model", "code_dim", {"type": _int(1)}),
+    "--commitment-cost": ("objective", "commitment_cost", {"type": _float(0.0, False)}),
     "--beta": ("objective", "beta", {"type": _float(0.0, False),
                                      "help": "β (the final value of an annealed β)"}),
     "--beta-schedule": ("objective", "beta_schedule", {"choices": SCHEDULE_NAMES}),
@@ -114,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_checkpoint_command(sub, "sample", "decode prior samples from a run's checkpoint", 32)
     _add_checkpoint_command(sub, "reconstruct", "reconstruct validation images", 8)
+    p = sub.add_parser("eval", help="latent analysis, disentanglement metrics, codebook usage")
+    p.add_argument("run_dir", help="a run directory written by `vaekit train`")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--quick", action="store_true", help="MIG and latent statistics only")
     return parser
 
 
@@ -196,18 +205,32 @@ def _from_checkpoint(args, console) -> None:
     import jax
 
     from vaekit.runner import load_run
-    from vaekit.runner.report import write_reconstructions, write_samples
+    from vaekit.runner.report import write_class_samples, write_reconstructions, write_samples
 
     parts = load_run(args.run_dir, args.checkpoint)
     model = parts.state.model()
     default = f"{args.command}_{args.checkpoint}.png"
     out = Path(args.out) if args.out else Path(args.run_dir) / default
-    if args.command == "sample":
+    if args.command == "sample" and parts.config.model.kind == "cvae":
+        write_class_samples(model, parts.data.num_classes, jax.random.key(args.seed), out,
+                            args.num)
+    elif args.command == "sample":
         write_samples(model, parts.config.model.latent_dim, jax.random.key(args.seed), out,
-                      args.num)
+                      args.num, image=parts.data.val_images[0])
     else:
-        write_reconstructions(model, parts.data.val_images, out, args.num)
+        write_reconstructions(model, parts.data.val_images, out, args.num,
+                              labels=parts.data.val_labels)
     console.print(f"wrote {out} (checkpoint {args.checkpoint}, step {int(parts.state.step)})")
+
+
+def _eval(args, console) -> None:
+    from vaekit.runner.evaluate import evaluate_run
+
+    report = evaluate_run(args.run_dir, args.checkpoint, quick=args.quick)
+    for key, value in report.items():
+        console.print(f"{key:>40}  {value:.4g}" if isinstance(value, float) else
+                      f"{key:>40}  {value}")
+    console.print(f"wrote {Path(args.run_dir) / f'eval_{args.checkpoint}.json'} and plots")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -225,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "train":
             _train(args, console)
+        elif args.command == "eval":
+            _eval(args, console)
         else:
             _from_checkpoint(args, console)
     except (UsageError, ConfigError, CheckpointError) as err:

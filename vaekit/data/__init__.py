@@ -2,8 +2,16 @@
 
 ``dsprites``: procedural dSprites (Matthey et al. 2017), 64x64 binary sprites rendered from a
 5-factor grid (shape, scale, orientation, pos_x, pos_y).
+``digits``: the scikit-learn handwritten digits (8x8, 10 classes; ``vaekit[eval]`` extra).
 """
 
+from vaekit.data.digits import (
+    DIGITS_IMAGE_SHAPE,
+    DIGITS_NUM_CLASSES,
+    DIGITS_SIZE,
+    DigitsSplit,
+    load_digits_dataset,
+)
 from vaekit.data.dsprites import (
     FACTOR_NAMES,
     FACTOR_SIZES,
@@ -20,6 +28,11 @@ from vaekit.data.dsprites import (
 )
 
 __all__ = [
+    "DIGITS_IMAGE_SHAPE",
+    "DIGITS_NUM_CLASSES",
+    "DIGITS_SIZE",
+    "DigitsSplit",
+    "load_digits_dataset",
     "FACTOR_NAMES",
     "FACTOR_SIZES",
     "IMAGE_SHAPE",

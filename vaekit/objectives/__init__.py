@@ -25,6 +25,7 @@ from vaekit.objectives.monitoring import kl_monitoring_metrics
 from vaekit.objectives.reductions import batch_mean, sum_event
 from vaekit.objectives.tcvae import TCTerms, beta_tcvae, gaussian_log_density, tc_decomposition
 from vaekit.objectives.terms import kl_term, reconstruction_term
+from vaekit.objectives.vq import quantized_autoencoder, quantizer_loss_term, vq_vae
 
 __all__ = [
     "DIP_KINDS",
@@ -57,9 +58,12 @@ __all__ = [
     "mmd",
     "mmd_term",
     "mmd_vae",
+    "quantized_autoencoder",
+    "quantizer_loss_term",
     "rbf_kernel",
     "reconstruction_term",
     "sum_event",
     "sum_of_squares",
     "tc_decomposition",
+    "vq_vae",
 ]

@@ -18,9 +18,13 @@ MODEL_KINDS = (
     "beta-tcvae",
     "info-vae",
     "dip-vae",
+    "vq-vae",
+    "fsq-vae",
+    "cvae",
 )
+QUANTIZED_KINDS = ("vq-vae", "fsq-vae")
 ARCHITECTURES = ("mlp", "cnn")
-DATASETS = ("dsprites", "npz")
+DATASETS = ("dsprites", "digits", "npz")
 LIKELIHOODS = ("bernoulli", "gaussian", "sum_of_squares")
 ON_NONFINITE = ("stop", "skip")
 
@@ -39,6 +43,14 @@ class ModelConfig:
     hidden: tuple[int, ...] = (512, 256)
     channels: tuple[int, ...] = (32, 32, 64, 64)
     activation: str = "relu"
+    # Quantized models (vq-vae, fsq-vae): conv encoder/decoder to a spatial grid of codes.
+    vq_channels: tuple[int, ...] = (32, 64)
+    num_res_blocks: int = 2
+    num_codes: int = 64
+    code_dim: int = 16
+    ema: bool = True
+    dead_code_threshold: float = 1e-3
+    fsq_levels: tuple[int, ...] = (8, 5, 5, 5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +73,16 @@ class ObjectiveConfig:
     mmd_lambda: float = 1000.0
     dip_kind: str = "ii"
     dip_lambda_od: float = 10.0
+    commitment_cost: float = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the images come from: procedural dSprites or a user's ``.npz``."""
+    """Where the images come from: procedural dSprites, scikit-learn digits or a ``.npz``.
+
+    Labels (for ``cvae``): the dSprites shape, the digit class, or the ``.npz`` ``labels``.
+    ``digits`` has 1,797 images: ``num_train + num_val`` must not exceed it.
+    """
 
     name: str = "dsprites"
     path: str = ""
@@ -225,11 +242,20 @@ def validate(config: RunConfig) -> None:
     _check(len(m.hidden) > 0 and min(m.hidden) > 0, "model.hidden", "must be sizes > 0", m.hidden)
     _check(len(m.channels) > 0 and min(m.channels) > 0, "model.channels", "must be sizes > 0",
            m.channels)
+    _check(len(m.vq_channels) > 0 and min(m.vq_channels) > 0, "model.vq_channels",
+           "must be sizes > 0", m.vq_channels)
+    _check(m.num_res_blocks >= 0, "model.num_res_blocks", "must be >= 0", m.num_res_blocks)
+    _check(m.num_codes >= 1, "model.num_codes", "must be >= 1", m.num_codes)
+    _check(m.code_dim >= 1, "model.code_dim", "must be >= 1", m.code_dim)
+    _check(m.dead_code_threshold >= 0, "model.dead_code_threshold", "must be >= 0",
+           m.dead_code_threshold)
+    _check(len(m.fsq_levels) > 0 and min(m.fsq_levels) >= 2, "model.fsq_levels",
+           "must be levels >= 2", m.fsq_levels)
     _choice(o.likelihood, LIKELIHOODS, "objective.likelihood")
     _choice(o.beta_schedule, SCHEDULE_NAMES, "objective.beta_schedule")
     _choice(o.dip_kind, ("i", "ii"), "objective.dip_kind")
     for key in ("beta", "beta_start", "gamma", "c_max", "free_bits", "tc_alpha", "tc_beta",
-                "tc_gamma", "mmd_lambda", "dip_lambda_od"):
+                "tc_gamma", "mmd_lambda", "dip_lambda_od", "commitment_cost"):
         value = getattr(o, key)
         _check(value >= 0 and value != float("inf"), f"objective.{key}", "must be >= 0 and finite",
                value)

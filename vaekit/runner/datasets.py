@@ -21,6 +21,19 @@ class RunData(NamedTuple):
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.train_images.shape[1:])
 
+    @property
+    def num_classes(self) -> int:
+        if self.train_labels is None:
+            return 0
+        return int(max(self.train_labels.max(), self.val_labels.max())) + 1
+
+    def arrays(self, split: str, labels: bool) -> dict[str, np.ndarray]:
+        """``{"x": images}`` (and ``"y": labels`` when ``labels``) of ``split``."""
+        out = {"x": getattr(self, f"{split}_images")}
+        if labels:
+            out["y"] = getattr(self, f"{split}_labels")
+        return out
+
 
 def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Reads ``images`` (N, H, W[, C]), uint8 or float in [0, 1], and optional ``labels`` (N,).
@@ -66,10 +79,18 @@ def load_data(config: DataConfig, seed: int) -> RunData:
         return RunData(split.train_images, split.val_images,
                        split.train_factors[:, 0].astype(np.int32),
                        split.val_factors[:, 0].astype(np.int32))
-    images, labels = load_npz(config.path)
+    if config.name == "digits":
+        from vaekit.data import load_digits_dataset
+
+        digits = load_digits_dataset(num_val=0, seed=seed)
+        images, labels = digits.train_images, digits.train_labels
+        source = "the digits data set"
+    else:
+        images, labels = load_npz(config.path)
+        source = config.path
     need = config.num_train + config.num_val
     if len(images) < need:
-        raise ConfigError(f"{config.path} has {len(images)} images; data.num_train + "
+        raise ConfigError(f"{source} has {len(images)} images; data.num_train + "
                           f"data.num_val = {need}")
     order = np.random.default_rng(seed).permutation(len(images))[:need]
     train, val = order[: config.num_train], order[config.num_train :]

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from vaekit.models import VQVAE, ConditionalVAE
 from vaekit.plots import (
     image_grid_figure,
     latent_traversal_figure,
@@ -17,7 +18,8 @@ from vaekit.plots import (
 )
 
 CURVE_KEYS = ("loss", "reconstruction_loss", "kl_loss", "beta", "capacity_loss",
-              "current_capacity", "active_dims", "grad_norm")
+              "current_capacity", "active_dims", "codebook_loss", "commitment_loss",
+              "perplexity", "codebook_usage", "grad_norm")
 
 
 def read_rows(path: Path, max_step: int | None = None) -> list[dict]:
@@ -58,14 +60,47 @@ def posterior_mean(model, x: jax.Array) -> jax.Array:
     return model.encode(x)[0]
 
 
-def write_reconstructions(model, images: np.ndarray, path: Path, n: int = 8) -> None:
+@nnx.jit
+def _vq_reconstruct(model: VQVAE, x: jax.Array) -> jax.Array:
+    return jax.nn.sigmoid(model.decode(model.quantize(model.encode(x), train=False).z_q))
+
+
+@nnx.jit
+def _vq_decode_indices(model: VQVAE, indices: jax.Array) -> jax.Array:
+    return jax.nn.sigmoid(model.decode_indices(indices))
+
+
+@nnx.jit
+def _cvae_reconstruct(model: ConditionalVAE, x: jax.Array, y: jax.Array) -> jax.Array:
+    return jax.nn.sigmoid(model.decode(model.encode(x, y)[0], y))
+
+
+def write_reconstructions(model, images: np.ndarray, path: Path, n: int = 8,
+                          labels: np.ndarray | None = None) -> None:
+    """Inputs above reconstructions (a conditional model also gets the ``labels``)."""
     x = jnp.asarray(images[:n])
-    recon = np.asarray(decode_probs(model, posterior_mean(model, x)))
-    reconstruction_figure(images[:n], recon, path, n=n,
-                          title="inputs (top) and reconstructions from the posterior mean")
+    if isinstance(model, ConditionalVAE):
+        recon = _cvae_reconstruct(model, x, jnp.asarray(labels[:n]))
+        how = "the posterior mean, given the label"
+    elif isinstance(model, VQVAE):
+        recon, how = _vq_reconstruct(model, x), "the quantized codes"
+    else:
+        recon, how = decode_probs(model, posterior_mean(model, x)), "the posterior mean"
+    reconstruction_figure(images[:n], np.asarray(recon), path, n=n,
+                          title=f"inputs (top) and reconstructions from {how}")
 
 
-def write_samples(model, latent_dim: int, key: jax.Array, path: Path, n: int = 32) -> None:
+def write_samples(model, latent_dim: int, key: jax.Array, path: Path, n: int = 32,
+                  image: np.ndarray | None = None) -> None:
+    """Prior samples; for a VQ-VAE (no learned prior) a grid of uniformly random codes."""
+    if isinstance(model, VQVAE):
+        grid = model.encode(jnp.asarray(image[None])).shape[1:-1]
+        quantizer = model.quantizer
+        num_codes = getattr(quantizer, "codebook_size", getattr(quantizer, "num_codes", 1))
+        indices = jax.random.randint(key, (n, *grid), 0, num_codes)
+        image_grid_figure(np.asarray(_vq_decode_indices(model, indices)), path,
+                          title="decoded grids of uniformly random codes (no prior model)")
+        return
     z = jax.random.normal(key, (n, latent_dim))
     image_grid_figure(np.asarray(decode_probs(model, z)), path, title="samples from the prior")
 
@@ -83,19 +118,45 @@ def write_traversal(model, image: np.ndarray, kl_per_dim: np.ndarray, path: Path
     )
 
 
-def write_plots(model, latent_dim: int, val_images: np.ndarray, rows: list[dict],
-                out: Path, seed: int) -> dict[str, str]:
-    """Reconstructions, traversal, prior samples and loss curves; returns their paths."""
+def write_class_samples(model: ConditionalVAE, num_classes: int, key: jax.Array, path: Path,
+                        per_class: int = 10) -> None:
+    """One row per class of images generated for that class (explicit ``key``)."""
+    labels = np.repeat(np.arange(num_classes), per_class)
+    images = jax.nn.sigmoid(model.generate(key, labels))
+    image_grid_figure(np.asarray(images), path, ncols=per_class,
+                      title="conditional samples: one row per class")
+
+
+def _write_cvae_plots(model, data, files: dict, seed: int) -> None:
+    write_reconstructions(model, data.val_images, Path(files["reconstructions"]),
+                          labels=data.val_labels)
+    del files["latent_traversal"], files["prior_samples"]
+    files["class_samples"] = str(Path(files["reconstructions"]).parent / "class_samples.png")
+    write_class_samples(model, data.num_classes, jax.random.key(seed + 1),
+                        Path(files["class_samples"]))
+
+
+def write_plots(model, latent_dim: int, data, rows: list[dict], out: Path,
+                seed: int) -> dict[str, str]:
+    """Reconstructions, traversal, prior/class samples and loss curves; returns their paths."""
     files = {name: str(out / f"{name}.png") for name in
              ("reconstructions", "latent_traversal", "prior_samples", "loss_curves")}
-    write_reconstructions(model, val_images, Path(files["reconstructions"]))
+    val_images = data.val_images
     history = history_from_rows(rows)
-    last_val = {k: v[-1] for k, v in history["val"].items()}
-    kl = np.array([last_val.get(f"kl_dim_{i}", 0.0) for i in range(latent_dim)])
-    write_traversal(model, val_images[0], kl, Path(files["latent_traversal"]))
-    write_samples(model, latent_dim, jax.random.key(seed + 1), Path(files["prior_samples"]))
     keys = [k for k in CURVE_KEYS if k in history["train"]]
     loss_curves_figure(history["train"], history["train_steps"], files["loss_curves"],
                        keys=keys, val_history=history["val"], val_steps=history["val_steps"],
                        title="training curves (train: chunk means)")
+    if isinstance(model, ConditionalVAE):
+        _write_cvae_plots(model, data, files, seed)
+        return files
+    write_reconstructions(model, val_images, Path(files["reconstructions"]))
+    if isinstance(model, VQVAE):
+        del files["latent_traversal"]
+    else:
+        last_val = {k: v[-1] for k, v in history["val"].items()}
+        kl = np.array([last_val.get(f"kl_dim_{i}", 0.0) for i in range(latent_dim)])
+        write_traversal(model, val_images[0], kl, Path(files["latent_traversal"]))
+    write_samples(model, latent_dim, jax.random.key(seed + 1), Path(files["prior_samples"]),
+                  image=val_images[0])
     return files

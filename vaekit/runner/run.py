@@ -17,12 +17,21 @@ import jax
 import numpy as np
 import optax
 
+from vaekit.models import conditional_forward
 from vaekit.runner.checkpoint import Checkpoints
 from vaekit.runner.config import ConfigError, RunConfig
 from vaekit.runner.datasets import RunData, load_data
+from vaekit.runner.evaluate import evaluate_trained
 from vaekit.runner.report import read_rows, write_plots, write_rows
 from vaekit.runner.zoo import build_model, build_objective
-from vaekit.training import TrainState, TrainStep, evaluate_dataset, make_train_step, train_chunks
+from vaekit.training import (
+    TrainState,
+    TrainStep,
+    default_forward,
+    evaluate_dataset,
+    make_train_step,
+    train_chunks,
+)
 
 Progress = Callable[[int, dict[str, float]], None]
 
@@ -48,9 +57,10 @@ def build_run(config: RunConfig) -> RunParts:
     if t.batch_size > len(data.train_images):
         raise ConfigError(f"`train.batch_size` ({t.batch_size}) must be <= the number of "
                           f"training images ({len(data.train_images)})")
-    model = build_model(config.model, data.image_shape, t.seed)
+    model = build_model(config.model, data.image_shape, t.seed, data.num_classes)
     objective = build_objective(config, len(data.train_images))
-    train = make_train_step(objective, optax.adam(t.lr),
+    forward = conditional_forward if config.model.kind == "cvae" else default_forward
+    train = make_train_step(objective, optax.adam(t.lr), forward=forward,
                             skip_nonfinite=t.on_nonfinite == "skip")
     return RunParts(config, data, train, train.init(model, jax.random.key(t.seed)))
 
@@ -106,13 +116,15 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
     val_losses = [(r["loss"], r["step"]) for r in rows if r["split"] == "val"]
     best_loss, best_step = min(val_losses, default=(float("inf"), None))
     checkpoints = Checkpoints(out, t.keep)
-    val = {"x": data.val_images}
+    labelled = config.model.kind == "cvae"
+    val = data.arrays("val", labelled)
     t0 = time.perf_counter()
     state, step = parts.state, start
     try:
         with metrics_path.open("a") as log:
             chunks = train_chunks(
-                train, state, {"x": data.train_images}, num_steps=max(t.steps - start, 1),
+                train, state, data.arrays("train", labelled),
+                num_steps=max(t.steps - start, 1),
                 batch_size=t.batch_size, seed=t.seed, steps_per_call=t.steps_per_call,
                 periods=(t.eval_every, t.checkpoint_every),
             ) if start < t.steps else iter(())
@@ -157,8 +169,11 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
     }
     if summary["complete"]:
         model = state.model()
-        summary["files"] = write_plots(model, config.model.latent_dim, data.val_images, rows,
-                                       out, t.seed)
+        summary["files"] = write_plots(model, config.model.latent_dim, data, rows, out, t.seed)
+        try:
+            summary["evaluation"] = evaluate_trained(parts, model, out, quick=True)
+        except ValueError as err:  # e.g. a diverged model's non-finite latents
+            summary["evaluation"] = {"error": str(err)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -3,7 +3,16 @@
 from flax import nnx
 
 from vaekit._types import Objective
-from vaekit.models import VAE, MLPDecoder, MLPEncoder
+from vaekit.models import (
+    VAE,
+    VQVAE,
+    ConvDecoder,
+    ConvEncoder,
+    MLPDecoder,
+    MLPEncoder,
+    conditional_cnn_vae,
+    conditional_mlp_vae,
+)
 from vaekit.objectives import (
     LIKELIHOODS,
     beta_tcvae,
@@ -12,14 +21,54 @@ from vaekit.objectives import (
     dip_vae,
     free_bits_vae,
     info_vae,
+    quantized_autoencoder,
+    vq_vae,
 )
-from vaekit.runner.config import ModelConfig, ObjectiveConfig, RunConfig
+from vaekit.quantizers import FSQ, VectorQuantizer
+from vaekit.runner.config import (
+    QUANTIZED_KINDS,
+    ConfigError,
+    ModelConfig,
+    ObjectiveConfig,
+    RunConfig,
+)
 from vaekit.schedules import named_schedule
 
 
-def build_model(config: ModelConfig, image_shape: tuple[int, ...], seed: int) -> nnx.Module:
-    """The encoder/decoder pair of ``config.architecture`` wrapped in a :class:`VAE`."""
+def build_quantized_model(config: ModelConfig, image_shape: tuple[int, ...],
+                          rngs: nnx.Rngs) -> VQVAE:
+    """Conv encoder → quantizer (EMA VQ or FSQ) on the spatial grid → mirrored conv decoder."""
+    channels = image_shape[-1]
+    if config.kind == "fsq-vae":
+        quantizer = FSQ(config.fsq_levels, dim=config.code_dim, rngs=rngs)
+    else:
+        quantizer = VectorQuantizer(
+            config.num_codes, config.code_dim, ema=config.ema,
+            dead_code_threshold=config.dead_code_threshold or None, rngs=rngs,
+        )
+    encoder = ConvEncoder(channels, config.code_dim, config.vq_channels, config.num_res_blocks,
+                          config.activation, rngs=rngs)
+    decoder = ConvDecoder(config.code_dim, channels, config.vq_channels[::-1],
+                          config.num_res_blocks, config.activation, rngs=rngs)
+    return VQVAE(encoder, quantizer, decoder)
+
+
+def build_model(config: ModelConfig, image_shape: tuple[int, ...], seed: int,
+                num_classes: int = 0) -> nnx.Module:
+    """The model of ``config.kind``: a :class:`VAE` (MLP or CNN), a :class:`VQVAE`, or a
+    :class:`ConditionalVAE` over ``num_classes`` labels."""
     rngs = nnx.Rngs(seed)
+    if config.kind in QUANTIZED_KINDS:
+        return build_quantized_model(config, image_shape, rngs)
+    if config.kind == "cvae":
+        if num_classes < 1:
+            raise ConfigError("`model.kind` = \"cvae\" needs labelled data (dsprites, digits, "
+                              "or an .npz with `labels`)")
+        if config.architecture == "cnn":
+            return conditional_cnn_vae(image_shape, num_classes, config.latent_dim,
+                                       config.channels, rngs=rngs, activation=config.activation)
+        return conditional_mlp_vae(image_shape, num_classes, config.latent_dim, config.hidden,
+                                   rngs=rngs, activation=config.activation)
     if config.architecture == "cnn":
         from vaekit.models.cnn import CNNDecoder, CNNEncoder
 
@@ -42,7 +91,7 @@ def build_objective(config: RunConfig, dataset_size: int) -> Objective:
     kind = config.model.kind
     if kind == "vae":
         return beta_vae(1.0, likelihood)
-    if kind == "beta-vae":
+    if kind in ("beta-vae", "cvae"):
         return beta_vae(o.beta, likelihood)
     if kind == "beta-vae-annealed":
         return beta_vae(named_schedule(o.beta_schedule, o.beta_start, o.beta, o.beta_steps),
@@ -58,4 +107,8 @@ def build_objective(config: RunConfig, dataset_size: int) -> Objective:
         return info_vae(alpha=o.mmd_alpha, lambda_=o.mmd_lambda, likelihood=likelihood)
     if kind == "dip-vae":
         return dip_vae(o.dip_kind, lambda_od=o.dip_lambda_od, likelihood=likelihood)
+    if kind == "vq-vae":
+        return vq_vae(o.commitment_cost, likelihood)
+    if kind == "fsq-vae":
+        return quantized_autoencoder({}, likelihood)
     raise ValueError(f"`model.kind` {kind!r} has no builder")
