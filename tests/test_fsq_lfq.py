@@ -270,7 +270,7 @@ class TestLFQModule:
         assert int(out.indices.max()) < 16
         leaves = jax.tree.leaves(grads)
         assert len(leaves) == 4 and all(np.all(np.isfinite(g)) for g in leaves)
-        assert float(jnp.abs(grads["project_in"]["kernel"][...]).sum()) > 0
+        assert float(jnp.abs(grads["projection"]["project_in"]["kernel"][...]).sum()) > 0
 
     def test_large_codebook_without_entropy(self):
         out = nnx.jit(lambda m, z: m(z))(LFQ(20, entropy_loss_weight=0.0), jnp.ones((2, 20)))

@@ -25,6 +25,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from vaekit._checks import check_int, check_number
 from vaekit._types import AnyArray
 from vaekit.quantizers._output import QuantizerOutput
+from vaekit.quantizers._projection import CodeProjection
 from vaekit.quantizers.usage import code_usage_metrics
 
 _MAX_INDEX = 2**31 - 1  # indices are int32
@@ -263,20 +264,8 @@ class FSQ(nnx.Module):
         self.codebook_size = math.prod(self.levels)
         self.dim = self.codebook_dim if dim is None else check_int(dim, "dim", minimum=1)
         self.eps = _check_eps(eps, self.levels)
-        if self.dim != self.codebook_dim:
-            if rngs is None:
-                raise ValueError(
-                    f"`rngs` is required when `dim` ({self.dim}) differs from len(levels) "
-                    f"({self.codebook_dim}): the projections have parameters."
-                )
-            self.project_in = nnx.Linear(self.dim, self.codebook_dim, rngs=rngs)
-            self.project_out = nnx.Linear(self.codebook_dim, self.dim, rngs=rngs)
-        else:
-            self.project_in = None
-            self.project_out = None
-
-    def _out(self, codes: Array) -> Array:
-        return codes if self.project_out is None else self.project_out(codes)
+        self.projection = CodeProjection(self.dim, self.codebook_dim, rngs,
+                                         ("dim", "len(levels)"))
 
     def __call__(
         self,
@@ -287,17 +276,17 @@ class FSQ(nnx.Module):
     ) -> QuantizerOutput:
         del key, train  # deterministic, same in training and evaluation
         _check_last_dim(z.shape, self.dim, "z", "the quantizer's `dim`")
-        z_e = z if self.project_in is None else self.project_in(z)
+        z_e = self.projection.into(z)
         codes = fsq_quantize(z_e, self.levels, self.eps)
         indices = fsq_codes_to_indices(codes, self.levels)
         return QuantizerOutput(
-            z_q=self._out(codes),
+            z_q=self.projection.out(codes),
             indices=indices,
             losses={},
             metrics=code_usage_metrics(indices, self.codebook_size),
-            z_q_raw=self._out(jax.lax.stop_gradient(codes)),
+            z_q_raw=self.projection.out(jax.lax.stop_gradient(codes)),
         )
 
     def lookup(self, indices: Int[Array, " *batch"]) -> Float[Array, "*batch dim"]:
         """Codes (projected to ``dim`` if there is a projection) for ``indices (*batch,)``."""
-        return self._out(fsq_indices_to_codes(indices, self.levels))
+        return self.projection.out(fsq_indices_to_codes(indices, self.levels))

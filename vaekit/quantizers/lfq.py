@@ -21,6 +21,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from vaekit._checks import check_int, check_min_ndim, check_number, check_same_shape
 from vaekit._types import AnyArray
 from vaekit.quantizers._output import QuantizerOutput
+from vaekit.quantizers._projection import CodeProjection
 from vaekit.quantizers.usage import code_usage_metrics
 
 LFQ_MAX_ENTROPY_DIM = 16
@@ -321,20 +322,8 @@ class LFQ(nnx.Module):
                 f"fewer code dimensions with `codebook_dim`."
             )
         self.codebook_size = 2**self.codebook_dim
-        if self.codebook_dim != self.dim:
-            if rngs is None:
-                raise ValueError(
-                    f"`rngs` is required when `codebook_dim` ({self.codebook_dim}) differs from "
-                    f"`dim` ({self.dim}): the projections have parameters."
-                )
-            self.project_in = nnx.Linear(self.dim, self.codebook_dim, rngs=rngs)
-            self.project_out = nnx.Linear(self.codebook_dim, self.dim, rngs=rngs)
-        else:
-            self.project_in = None
-            self.project_out = None
-
-    def _out(self, codes: Array) -> Array:
-        return codes if self.project_out is None else self.project_out(codes)
+        self.projection = CodeProjection(self.dim, self.codebook_dim, rngs,
+                                         ("dim", "`codebook_dim`"))
 
     def __call__(
         self,
@@ -348,7 +337,7 @@ class LFQ(nnx.Module):
             raise ValueError(
                 f"`z` must have shape (batch, ..., {self.dim}), got {tuple(z.shape)}."
             )
-        z_e = z if self.project_in is None else self.project_in(z)
+        z_e = self.projection.into(z)
         codes = lfq_quantize(z_e)
         indices = lfq_codes_to_indices(codes)
         metrics = code_usage_metrics(indices, self.codebook_size)
@@ -369,13 +358,13 @@ class LFQ(nnx.Module):
             + self.commitment_cost * commitment_loss,
         }
         return QuantizerOutput(
-            z_q=self._out(codes),
+            z_q=self.projection.out(codes),
             indices=indices,
             losses=losses,
             metrics=metrics,
-            z_q_raw=self._out(jax.lax.stop_gradient(codes)),
+            z_q_raw=self.projection.out(jax.lax.stop_gradient(codes)),
         )
 
     def lookup(self, indices: Int[Array, " *batch"]) -> Float[Array, "*batch dim"]:
         """Codes (projected to ``dim`` if there is a projection) for ``indices (*batch,)``."""
-        return self._out(lfq_indices_to_codes(indices, self.codebook_dim))
+        return self.projection.out(lfq_indices_to_codes(indices, self.codebook_dim))
