@@ -207,3 +207,12 @@ def test_every_shipped_config_trains_end_to_end(path, tmp_path):
     assert main(argv) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] and np.isfinite(summary["final_val"]["loss"])
+
+
+def test_capacity_run_plots_kl_against_c(tmp_path):
+    run = tmp_path / "cap"
+    _, summary = start_run(tiny_config(model={"kind": "beta-vae-capacity"},
+                                       objective={"c_max": 5.0, "capacity_steps": 20}), run)
+    assert (run / "capacity_tracking.png").exists()
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["current_capacity"] for r in rows if r["split"] == "val"] == [5.0, 5.0]

@@ -10,6 +10,7 @@ from vaekit.models.cvae import (
     conditional_mlp_vae,
     label_code_dim,
 )
+from vaekit.models.cvqvae import ConditionalVQVAE, conditional_conv_vqvae
 from vaekit.models.mlp import MLPDecoder, MLPEncoder
 from vaekit.models.reparameterize import reparameterize
 from vaekit.models.vae import VAE, VAEOutput
@@ -21,6 +22,7 @@ __all__ = [
     "CNNEncoder",
     "ConvDecoder",
     "ConditionalVAE",
+    "ConditionalVQVAE",
     "ConvEncoder",
     "MLPDecoder",
     "MLPEncoder",
@@ -30,6 +32,7 @@ __all__ = [
     "VQVAE",
     "VQVAEOutput",
     "conditional_cnn_vae",
+    "conditional_conv_vqvae",
     "conditional_forward",
     "conditional_forward_with_dropout",
     "conditional_mlp_vae",

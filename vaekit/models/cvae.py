@@ -9,6 +9,7 @@ VAE objective applies unchanged: a conditional β-VAE or capacity VAE is a compo
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -219,8 +220,8 @@ class ConditionalVAE(nnx.Module):
         return guided_logits(cond, self.decode(z, null), scale)
 
 
-def conditional_forward(model: nnx.Module, batch: Batch, key: PRNGKeyArray) -> VAEOutput:
-    """``model(batch["x"], batch["y"], key=key)``: pass as ``make_train_step(forward=...)``.
+def conditional_forward(model: nnx.Module, batch: Batch, key: PRNGKeyArray) -> Any:
+    """``model(batch["x"], batch["y"], key=key)`` for any conditional model (CVAE, VQ-VAE).
 
     Example:
       >>> import optax, vaekit

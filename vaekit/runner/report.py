@@ -13,6 +13,7 @@ from vaekit.plots import (
     image_grid_figure,
     latent_traversal_figure,
     loss_curves_figure,
+    overlay_figure,
     reconstruction_figure,
     traverse_latents,
 )
@@ -147,6 +148,12 @@ def write_plots(model, latent_dim: int, data, rows: list[dict], out: Path,
     loss_curves_figure(history["train"], history["train_steps"], files["loss_curves"],
                        keys=keys, val_history=history["val"], val_steps=history["val_steps"],
                        title="training curves (train: chunk means)")
+    if "current_capacity" in history["train"]:
+        files["capacity_tracking"] = str(out / "capacity_tracking.png")
+        overlay_figure({"kl_loss (chunk mean)": history["train"]["kl_loss"],
+                        "current_capacity C": history["train"]["current_capacity"]},
+                       history["train_steps"], files["capacity_tracking"], ylabel="nats",
+                       title="batch-mean KL against the capacity C")
     if isinstance(model, ConditionalVAE):
         _write_cvae_plots(model, data, files, seed)
         return files
