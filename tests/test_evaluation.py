@@ -475,3 +475,15 @@ def test_missing_scikit_learn_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.metrics", None)
     with pytest.raises(ImportError, match=r"pip install vaekit\[eval\]"):
         discrete_entropy([[0, 1]])
+
+
+def test_numpy_mutual_info_equals_sklearn():
+    from sklearn.metrics import mutual_info_score as sk_mutual_info
+
+    from vaekit.evaluation.mutual_info import mutual_info_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = rng.integers(0, rng.integers(1, 6), 200)
+        b = (a + rng.integers(0, 3, 200)) % 4 if rng.random() < 0.5 else rng.integers(0, 7, 200)
+        assert mutual_info_score(a, b) == pytest.approx(sk_mutual_info(a, b), abs=1e-12)

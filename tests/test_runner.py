@@ -216,3 +216,16 @@ def test_capacity_run_plots_kl_against_c(tmp_path):
     assert (run / "capacity_tracking.png").exists()
     rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["current_capacity"] for r in rows if r["split"] == "val"] == [5.0, 5.0]
+
+
+def test_main_job_runs_without_scikit_learn(tmp_path, monkeypatch):
+    """`pip install vaekit` has no scikit-learn: the end-of-run evaluation must not need it."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # any `import sklearn...` now fails
+    run = tmp_path / "run"
+    assert main(["train", *TINY_FLAGS, "--out", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert "mig.discrete_mig" in summary["evaluation"]
