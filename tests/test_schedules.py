@@ -62,7 +62,7 @@ def test_capacity_schedule():
         (lambda: vaekit.epochs_to_steps(0, 100, 10), "num_epochs"),
         (lambda: vaekit.epochs_to_steps(1, 10, 100), "batch_size"),
         (lambda: vaekit.capacity_vae(gamma=-1.0), "gamma"),
-        (lambda: vaekit.capacity_vae(capacity_num_iter=0), "num_steps"),
+        (lambda: vaekit.capacity_vae(capacity_num_iter=0), "capacity_num_iter"),
         (lambda: vaekit.free_bits_vae(free_bits=-0.1), "free_bits"),
     ],
 )

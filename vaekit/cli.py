@@ -1,4 +1,4 @@
-"""The ``vaekit`` command line: ``train``, ``eval``, ``sample``, ``reconstruct``."""
+"""The ``vaekit`` command line: ``train``, ``eval``, ``sample``, ``reconstruct``, ``reproduce``."""
 
 import argparse
 import sys
@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from vaekit.reproduce.registry import REPRODUCTIONS
 from vaekit.runner.config import ARCHITECTURES, DATASETS, MODEL_KINDS, ON_NONFINITE
 from vaekit.schedules import SCHEDULE_NAMES
 
@@ -110,6 +111,26 @@ def _add_checkpoint_command(sub, name: str, help_text: str, default_num: int) ->
     p.add_argument("--out", help="PNG path (default: inside the run directory)")
 
 
+def _seeds(text: str) -> list[int]:
+    return [_int(0)(part) for part in text.split(",") if part.strip()]
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="reproduce a published result (docs/reproductions.md)")
+    p.add_argument("name", choices=REPRODUCTIONS, help="which reproduction")
+    profile = p.add_mutually_exclusive_group()
+    for name, text in (("smoke", "seconds: a pipeline check"),
+                       ("quick", "minutes on a CPU (the default)"),
+                       ("full", "the papers' settings, for a GPU")):
+        profile.add_argument(f"--{name}", dest="profile", action="store_const", const=name,
+                             help=text)
+    p.set_defaults(profile="quick")
+    p.add_argument("--seeds", nargs="+", type=_seeds, metavar="SEED",
+                   help="seeds, e.g. --seeds 0 1 2 (default: the profile's)")
+    p.add_argument("--out", default="runs/reproduce",
+                   help="output directory (default runs/reproduce)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from vaekit import __version__
 
@@ -123,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run directory written by `vaekit train`")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--quick", action="store_true", help="MIG and latent statistics only")
+    _add_reproduce(sub)
     return parser
 
 
@@ -233,6 +255,29 @@ def _eval(args, console) -> None:
     console.print(f"wrote {Path(args.run_dir) / f'eval_{args.checkpoint}.json'} and plots")
 
 
+def _reproduce(args, console) -> None:
+    from vaekit.reproduce import run_reproduction
+
+    seeds = None if args.seeds is None else [s for group in args.seeds for s in group]
+    if seeds == []:
+        raise UsageError("vaekit reproduce: error: --seeds needs at least one seed")
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"vaekit reproduce: error: cannot write to --out {args.out}: "
+                         f"{err.strerror or err}") from None
+    console.print(f"vaekit reproduce {args.name} ({args.profile}) → {args.out}")
+    result = run_reproduction(args.name, args.profile, seeds, args.out)
+    for metric, summary in result["metrics"].items():
+        mean, std = summary["mean"], summary["std"]
+        text = "n/a" if mean is None else f"{mean:.4g}" + (
+            f" ± {std:.2g}" if len(result["seeds"]) > 1 else "")
+        console.print(f"{metric:>44}  {text}")
+    directory = Path(args.out) / f"{args.name}-{args.profile}"
+    console.print(f"done in {result['wall_time_s']:.0f} s: wrote {directory / 'result.json'}, "
+                  + ", ".join(result["plots"]) + f"; appended {Path(args.out) / 'results.jsonl'}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vaekit`` console script; returns the exit code.
 
@@ -250,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _train(args, console)
         elif args.command == "eval":
             _eval(args, console)
+        elif args.command == "reproduce":
+            _reproduce(args, console)
         else:
             _from_checkpoint(args, console)
     except (UsageError, ConfigError, CheckpointError) as err:

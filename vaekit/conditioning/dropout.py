@@ -2,15 +2,15 @@
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, Integer, PRNGKeyArray
 
 from vaekit._checks import check_int, check_number
 from vaekit._types import AnyArray
 
 
 def drop_labels(
-    labels: Int[AnyArray, " batch"], key: PRNGKeyArray, p: float | int, null_label: int
-) -> Int[Array, " batch"]:
+    labels: Integer[AnyArray, " batch"], key: PRNGKeyArray, p: float | int, null_label: int
+) -> Integer[Array, " batch"]:
     """Replaces each label by ``null_label`` independently with probability ``p``.
 
     The training side of classifier-free guidance (Ho & Salimans 2022): with a null class the

@@ -2,7 +2,7 @@
 
 import jax.numpy as jnp
 from flax import nnx
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float, Integer
 
 from vaekit._checks import check_int
 from vaekit._types import AnyArray
@@ -43,7 +43,7 @@ class LabelEmbedding(nnx.Module):
         """The index of the null row (``num_classes``), or None without ``null_class``."""
         return self.num_classes if self.null_class else None
 
-    def __call__(self, labels: Int[AnyArray, " batch"]) -> Float[Array, "batch dim"]:
+    def __call__(self, labels: Integer[AnyArray, " batch"]) -> Float[Array, "batch dim"]:
         check_labels(labels, self.num_labels)
         table = self.embed.embedding[...]
         return jnp.take(table, jnp.asarray(labels), axis=0, mode="fill", fill_value=0.0)

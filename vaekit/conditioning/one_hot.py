@@ -3,15 +3,15 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float, Integer
 
 from vaekit._checks import check_int
 from vaekit._types import AnyArray
 
 
 def check_labels(
-    labels: Int[AnyArray, " batch"], num_classes: int, *, name: str = "labels"
-) -> Int[AnyArray, " batch"]:
+    labels: Integer[AnyArray, " batch"], num_classes: int, *, name: str = "labels"
+) -> Integer[AnyArray, " batch"]:
     """Returns ``labels`` unchanged after checking they are valid class indices.
 
     Checks that ``labels`` is a 1-D integer array; when it is concrete (not traced by
@@ -42,7 +42,9 @@ def check_labels(
     return labels
 
 
-def one_hot(labels: Int[AnyArray, " batch"], num_classes: int) -> Float[Array, "batch classes"]:
+def one_hot(
+    labels: Integer[AnyArray, " batch"], num_classes: int
+) -> Float[Array, "batch classes"]:
     """One-hot codes ``(batch, num_classes)`` float32 for integer ``labels (batch,)``.
 
     The label code of the conditional VAE of Sohn et al. (2015). Concrete labels outside

@@ -2,7 +2,8 @@
 
 Host-side (numpy) metrics with the definitions of disentanglement_lib (Locatello et al. 2019,
 "Challenging Common Assumptions in the Unsupervised Learning of Disentangled Representations"):
-MIG, SAP, DCI, the FactorVAE and β-VAE scores. The classifier-based metrics need scikit-learn,
+MIG, SAP, DCI, the FactorVAE and β-VAE scores, and the sample-based MIG of Chen et al.
+(2018). The classifier-based metrics need scikit-learn,
 the ``eval`` extra (``pip install vaekit[eval]``), imported only when a metric runs.
 
 Array-level metrics (:func:`mig`, :func:`sap`, :func:`dci`) take batch-first ``codes (N, L)`` and
@@ -11,6 +12,13 @@ representation function; :func:`evaluate_representation` / :func:`evaluate_model
 """
 
 from vaekit.evaluation.beta_vae_score import compute_beta_vae
+from vaekit.evaluation.chen_mig import (
+    ChenMIG,
+    chen_mig,
+    compute_chen_mig,
+    estimate_entropies,
+    grid_values,
+)
 from vaekit.evaluation.dci import (
     PREDICTORS,
     completeness,
@@ -36,6 +44,11 @@ from vaekit.evaluation.sampling import RepresentationFn, sample_codes_and_factor
 from vaekit.evaluation.sap import compute_sap, sap, sap_score_matrix
 
 __all__ = [
+    "ChenMIG",
+    "chen_mig",
+    "compute_chen_mig",
+    "estimate_entropies",
+    "grid_values",
     "FULL_SIZES",
     "NUM_LATENT_SAMPLES",
     "PREDICTORS",

@@ -11,6 +11,13 @@ from vaekit.models.cvae import (
     label_code_dim,
 )
 from vaekit.models.cvqvae import ConditionalVQVAE, conditional_conv_vqvae
+from vaekit.models.factor_vae import (
+    DISCRIMINATOR_HIDDEN,
+    Discriminator,
+    FactorVAEModel,
+    FactorVAEOutput,
+    factor_vae_mlp,
+)
 from vaekit.models.mlp import MLPDecoder, MLPEncoder
 from vaekit.models.reparameterize import reparameterize
 from vaekit.models.vae import VAE, VAEOutput
@@ -24,6 +31,10 @@ __all__ = [
     "ConditionalVAE",
     "ConditionalVQVAE",
     "ConvEncoder",
+    "DISCRIMINATOR_HIDDEN",
+    "Discriminator",
+    "FactorVAEModel",
+    "FactorVAEOutput",
     "MLPDecoder",
     "MLPEncoder",
     "ResidualBlock",
@@ -36,6 +47,7 @@ __all__ = [
     "conditional_forward",
     "conditional_forward_with_dropout",
     "conditional_mlp_vae",
+    "factor_vae_mlp",
     "get_activation",
     "label_code_dim",
     "reparameterize",

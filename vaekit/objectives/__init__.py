@@ -4,6 +4,16 @@ from vaekit.objectives.beta_vae import beta_vae
 from vaekit.objectives.capacity import capacity_penalty, capacity_term, capacity_vae
 from vaekit.objectives.compose import Term, compose
 from vaekit.objectives.dip import DIP_KINDS, dip_covariance, dip_regularizer, dip_vae
+from vaekit.objectives.factor_vae import (
+    DISCRIMINATOR_ADAM,
+    VAE_ADAM,
+    density_ratio_tc,
+    discriminator_loss,
+    factor_vae,
+    factor_vae_optimizer,
+    permute_dims,
+    submodule_labels,
+)
 from vaekit.objectives.free_bits import free_bits_kl, free_bits_term, free_bits_vae
 from vaekit.objectives.kl import gaussian_kl, gaussian_kl_per_dim
 from vaekit.objectives.likelihoods import (
@@ -29,8 +39,10 @@ from vaekit.objectives.vq import quantized_autoencoder, quantizer_loss_term, vq_
 
 __all__ = [
     "DIP_KINDS",
+    "DISCRIMINATOR_ADAM",
     "KERNELS",
     "LIKELIHOODS",
+    "VAE_ADAM",
     "TCTerms",
     "Term",
     "batch_mean",
@@ -41,9 +53,13 @@ __all__ = [
     "capacity_term",
     "capacity_vae",
     "compose",
+    "density_ratio_tc",
     "dip_covariance",
     "dip_regularizer",
     "dip_vae",
+    "discriminator_loss",
+    "factor_vae",
+    "factor_vae_optimizer",
     "free_bits_kl",
     "free_bits_term",
     "free_bits_vae",
@@ -58,10 +74,12 @@ __all__ = [
     "mmd",
     "mmd_term",
     "mmd_vae",
+    "permute_dims",
     "quantized_autoencoder",
     "quantizer_loss_term",
     "rbf_kernel",
     "reconstruction_term",
+    "submodule_labels",
     "sum_event",
     "sum_of_squares",
     "tc_decomposition",

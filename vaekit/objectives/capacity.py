@@ -4,8 +4,9 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
 
-from vaekit._checks import check_number
+from vaekit._checks import check_int, check_number
 from vaekit._types import AnyArray, Batch, Likelihood, Objective
+from vaekit.objectives._precision import at_least_float32
 from vaekit.objectives.compose import compose
 from vaekit.objectives.kl import gaussian_kl
 from vaekit.objectives.likelihoods import bernoulli_nll
@@ -19,11 +20,14 @@ def capacity_penalty(
 ) -> Float[AnyArray, ""]:
     """``γ · |KL − C|`` on the batch-mean KL: ``>= 0``, and 0 exactly when ``KL = C``.
 
+    Computed in float32 (half-precision inputs are upcast: with the paper's γ = 1000 a float16
+    penalty overflows at a KL of 66 nats).
+
     Example:
       >>> float(capacity_penalty(3.0, 5.0, 1000.0))
       2000.0
     """
-    return gamma * jnp.abs(jnp.asarray(kl) - jnp.asarray(capacity))
+    return gamma * jnp.abs(at_least_float32(kl) - at_least_float32(capacity))
 
 
 def capacity_term(capacity: float | int | optax.Schedule, gamma: float | int):
@@ -67,6 +71,9 @@ def capacity_vae(
       >>> objective = vaekit.capacity_vae(gamma=1000.0, c_max=25.0, capacity_num_iter=100_000)
     """
     if capacity is None:
+        # Checked here so the error names this function's arguments (0 steps: no ramp).
+        c_max = check_number(c_max, "c_max", minimum=0.0)
+        capacity_num_iter = check_int(capacity_num_iter, "capacity_num_iter")
         capacity = capacity_schedule(c_max, capacity_num_iter)
     return compose(
         {

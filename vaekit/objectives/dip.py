@@ -11,6 +11,7 @@ from jaxtyping import Array, Float
 
 from vaekit._checks import check_number, check_same_shape
 from vaekit._types import AnyArray, Batch, Likelihood, Metrics, Objective
+from vaekit.objectives._precision import at_least_float32
 from vaekit.objectives.compose import compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.terms import kl_term, reconstruction_term
@@ -44,6 +45,11 @@ def dip_covariance(
     the same value with less cancellation. This is a batch-level statistic: it is invariant to
     permuting the batch, but the covariance of a batch is *not* the mean of its halves'.
 
+    Numerics: computed in float32 (half-precision inputs are upcast). Finite for ``|mean| <=
+    1e19`` and, for ``kind="ii"``, ``logvar <= 88``; the DIP penalty squares these entries, so
+    :func:`dip_regularizer` (and the DIP-VAE loss) stays finite for ``|mean| <= 1e9`` and
+    ``logvar <= 43`` (DIP-VAE-II), e.g. ``logvar = 40``; ``logvar`` is not clamped.
+
     Args:
       mean: posterior means ``μ``, shape ``(batch, latent)``.
       logvar: posterior log-variances, same shape; needed for ``kind="ii"`` only.
@@ -58,13 +64,14 @@ def dip_covariance(
       [[1.0, 0.0], [0.0, 0.0]]
     """
     kind = _check_kind(kind)
+    mean = at_least_float32(mean)
     centred = mean - jnp.mean(mean, axis=0, keepdims=True)
     cov = jnp.matmul(centred.T, centred, precision=jax.lax.Precision.HIGHEST) / mean.shape[0]
     if kind == "ii":
         if logvar is None:
             raise ValueError('`logvar` is required for kind="ii" (DIP-VAE-II).')
         check_same_shape(mean.shape, logvar.shape, "mean", "logvar")
-        cov = cov + jnp.diag(jnp.mean(jnp.exp(logvar), axis=0))
+        cov = cov + jnp.diag(jnp.mean(jnp.exp(at_least_float32(logvar)), axis=0))
     return cov
 
 
@@ -84,7 +91,8 @@ def dip_regularizer(
     """``λ_od · Σ_{i≠j} cov_ij² + λ_d · Σ_i (cov_ii − 1)²`` (Kumar et al. 2018, eqs. 6–7).
 
     The penalty on a covariance's deviation from the identity, as disentanglement_lib's
-    ``regularize_diag_off_diag_dip``; 0 exactly at ``cov = I``.
+    ``regularize_diag_off_diag_dip``; 0 exactly at ``cov = I``. Computed in float32
+    (half-precision ``cov`` is upcast): finite for entries up to ``1e18 / sqrt(λ)``.
 
     Args:
       cov: a ``(latent, latent)`` covariance, e.g. from :func:`dip_covariance`.
@@ -101,6 +109,7 @@ def dip_regularizer(
     """
     lambda_od = check_number(lambda_od, "lambda_od", minimum=0.0)
     lambda_d = check_number(lambda_d, "lambda_d", minimum=0.0)
+    cov = at_least_float32(cov)
     return lambda_od * _off_diagonal(cov) + lambda_d * _diagonal(cov)
 
 

@@ -10,6 +10,7 @@ from vaekit.objectives.compose import compose
 from vaekit.objectives.kl import gaussian_kl_per_dim
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.terms import reconstruction_term
+from vaekit.schedules import as_schedule
 
 
 def free_bits_kl(
@@ -58,7 +59,7 @@ def free_bits_vae(
     return compose(
         {
             "reconstruction_loss": reconstruction_term(likelihood),
-            "kl_free_bits": (free_bits_term(free_bits), beta),
+            "kl_free_bits": (free_bits_term(free_bits), as_schedule(beta, "beta")),
         },
         active_threshold=active_threshold,
     )

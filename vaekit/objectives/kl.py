@@ -5,6 +5,7 @@ from jaxtyping import Float
 
 from vaekit._checks import check_same_shape
 from vaekit._types import AnyArray
+from vaekit.objectives._precision import at_least_float32
 from vaekit.objectives.reductions import sum_event
 
 
@@ -17,12 +18,23 @@ def gaussian_kl_per_dim(
     logvar)`` so that it is exactly 0 at the prior and keeps precision for small ``logvar``
     (Kingma & Welling 2014, appendix B).
 
+    Numerics: computed in float32 (float16/bfloat16 inputs are upcast, so the result is
+    float32; float16 alone overflows ``exp`` at ``logvar = 11.1``). ``logvar`` is *not*
+    clamped: the value and its gradient ``½ expm1(logvar)`` are exact and finite for
+    ``logvar <= 88`` (float32's ``exp`` overflows at 88.7) and ``|mean| <= 1e19``, e.g.
+    ``2.8e34`` nats at ``logvar = 80`` and ``39.5`` at ``logvar = −80`` (linear in ``−logvar``,
+    no overflow below). A clamp, say to ``[−30, 30]``, would change the KL outside it and zero
+    its gradient there, so an encoder whose log-variance drifted out would get no signal back;
+    beyond float32's range the KL is ``inf`` (``make_train_step(..., skip_nonfinite=True)``
+    skips such a step).
+
     Args:
       mean: posterior means, shape ``(batch, latent)``.
       logvar: posterior log-variances, same shape.
 
     Returns:
-      Non-negative per-dimension KL in nats, shape ``(batch, latent)`` (no reduction).
+      Non-negative per-dimension KL in nats, shape ``(batch, latent)`` (no reduction),
+      float32 (or wider).
 
     Example:
       >>> import jax.numpy as jnp
@@ -30,6 +42,7 @@ def gaussian_kl_per_dim(
       [[0.0, 0.0]]
     """
     check_same_shape(mean.shape, logvar.shape, "mean", "logvar")
+    mean, logvar = at_least_float32(mean), at_least_float32(logvar)
     per_dim = 0.5 * (jnp.square(mean) + jnp.expm1(logvar) - logvar)
     # expm1(v) - v >= 0 mathematically; clamp the last-ulp rounding so KL >= 0 holds exactly.
     return jnp.maximum(per_dim, 0.0)

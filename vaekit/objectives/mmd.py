@@ -14,6 +14,7 @@ from jaxtyping import Array, Float
 
 from vaekit._checks import check_int, check_number
 from vaekit._types import AnyArray, Batch, Likelihood, Objective
+from vaekit.objectives._precision import at_least_float32
 from vaekit.objectives.compose import Weight, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.terms import kl_term, reconstruction_term
@@ -27,6 +28,8 @@ def _squared_distances(
     x: Float[AnyArray, "n d"], y: Float[AnyArray, "m d"]
 ) -> Float[AnyArray, "n m"]:
     # Explicit differences (not |x|² + |y|² − 2x·y): exactly 0 on the diagonal, never negative.
+    # In float32 (half-precision inputs upcast): finite while |x − y| < 1.8e19 / sqrt(d).
+    x, y = at_least_float32(x), at_least_float32(y)
     return jnp.sum(jnp.square(x[:, None, :] - y[None, :, :]), axis=-1)
 
 
@@ -192,9 +195,10 @@ def mmd_term(
 ):
     """``MMD²(q(z), N(0, I))`` between the batch of posterior samples ``out.z`` and prior samples.
 
-    The prior sample has the shape and dtype of ``out.z`` and is drawn from
-    ``jax.random.fold_in(jax.random.key(prior_key), step)`` (or ``fold_in(prior_key, step)`` for
-    a key): an objective takes no key, so the draw is a deterministic function of the seed and
+    The prior sample has the shape of ``out.z`` and the dtype the MMD is computed in (float32,
+    half-precision ``z`` is upcast) and is drawn from ``jax.random.fold_in(jax.random.key(
+    prior_key), step)`` (or ``fold_in(prior_key, step)`` for a key): an objective takes no
+    key, so the draw is a deterministic function of the seed and
     the traced step, fresh at every step and identical when a step is recomputed (resumed runs
     reproduce bit-for-bit). It does not depend on the batch order.
 
@@ -209,7 +213,7 @@ def mmd_term(
     base_key = _base_key(prior_key)
 
     def term(out, batch: Batch, step) -> Float[Array, ""]:
-        z = out.z
+        z = at_least_float32(out.z)
         key = jax.random.fold_in(base_key(), step)
         prior = jax.random.normal(key, z.shape, z.dtype)
         return _mmd(z, prior, kernel_fn, unbiased)

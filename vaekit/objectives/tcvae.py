@@ -15,6 +15,7 @@ from jaxtyping import Array, Float
 
 from vaekit._checks import check_int, check_number, check_same_shape
 from vaekit._types import AnyArray, Batch, Likelihood, Objective
+from vaekit.objectives._precision import at_least_float32
 from vaekit.objectives.compose import compose
 from vaekit.objectives.kl import gaussian_kl
 from vaekit.objectives.likelihoods import bernoulli_nll
@@ -53,6 +54,11 @@ def gaussian_log_density(
 
     ``−½ (log 2π + logvar + (z − mean)² · exp(−logvar))``.
 
+    Numerics: computed in float32 (half-precision inputs are upcast), no clamping. Finite
+    while ``(z − mean)² · exp(−logvar) < 3.4e38``: always for ``z`` drawn from this Gaussian
+    (the term is ``ε²``), and e.g. for ``|z − mean| <= 20`` with ``logvar`` in ``[−80, 80]``;
+    beyond it the density underflows to ``−inf``.
+
     Args:
       z: points, shape ``(batch, latent)``.
       mean: means, same shape.
@@ -70,7 +76,7 @@ def gaussian_log_density(
     """
     check_same_shape(z.shape, mean.shape, "z", "mean")
     check_same_shape(z.shape, logvar.shape, "z", "logvar")
-    return _log_density(z, mean, logvar)
+    return _log_density(at_least_float32(z), at_least_float32(mean), at_least_float32(logvar))
 
 
 def tc_decomposition(
@@ -97,6 +103,11 @@ def tc_decomposition(
     Reduction: log densities are summed over latent dims and averaged over the batch. Unlike the
     analytic KL, the ``q(z)`` estimates use every sample of the batch, so the terms of a batch
     are *not* the mean of the terms of its halves (the estimator is biased for small ``M``).
+
+    Numerics: float32 (half-precision inputs are upcast), log-sum-exp throughout, no clamping.
+    The terms are finite when every sample's own log density ``log q(z_i|x_i)`` is (see
+    :func:`gaussian_log_density`), which holds for reparameterised samples whatever the
+    ``logvar``: a sample far outside another posterior only drops out of that log-sum-exp.
 
     Args:
       z: reparameterised samples ``z_i ~ q(z|x_i)``, shape ``(batch, latent)``.
@@ -126,6 +137,7 @@ def tc_decomposition(
             f"`dataset_size` must be >= the batch size {batch}, got {dataset_size}."
         )
     log_nm = math.log(dataset_size * batch)
+    z, mean, logvar = at_least_float32(z), at_least_float32(mean), at_least_float32(logvar)
     # log q(z_id | x_j): axis 0 is the sample i, axis 1 the posterior j.
     matrix = _log_density(z[:, None, :], mean[None, :, :], logvar[None, :, :])
     log_qz = logsumexp(jnp.sum(matrix, axis=-1), axis=1) - log_nm

@@ -15,12 +15,20 @@ from vaekit.schedules import as_schedule
 def quantizer_loss_term(name: str):
     """The term ``out.losses[name]``: a quantizer loss already reduced to a scalar.
 
+    A ``name`` the quantizer does not report raises a ValueError naming it and the losses
+    there are.
+
     Example:
       >>> from vaekit.objectives.vq import quantizer_loss_term
       >>> term = quantizer_loss_term("commitment_loss")
     """
 
     def term(out, batch: Batch, step) -> Float[Array, ""]:
+        if name not in out.losses:  # a typo would otherwise be a bare KeyError mid-trace
+            raise ValueError(
+                f"the quantizer reports no loss {name!r} (the `name` of this term); "
+                f"`out.losses` has {sorted(out.losses)}."
+            )
         return out.losses[name]
 
     return term

@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float, Integer
 
 from vaekit._checks import check_number
 from vaekit._types import AnyArray
@@ -54,7 +54,7 @@ def check_decay(decay: object) -> float:
 def ema_update(
     state: EMAState,
     z_flat: Float[AnyArray, "n dim"],
-    indices: Int[AnyArray, " n"],
+    indices: Integer[AnyArray, " n"],
     decay: float | int,
     epsilon: float | int = 1e-5,
 ) -> EMAState:

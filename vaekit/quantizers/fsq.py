@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int, Integer, PRNGKeyArray
 
 from vaekit._checks import check_int, check_number
 from vaekit._types import AnyArray
@@ -182,7 +182,7 @@ def fsq_codes_to_indices(
 
 
 def fsq_indices_to_codes(
-    indices: Int[AnyArray, " *batch"], levels: Sequence[int]
+    indices: Integer[AnyArray, " *batch"], levels: Sequence[int]
 ) -> Float[Array, "*batch d"]:
     """Inverse of :func:`fsq_codes_to_indices`: ``digit_i = (index // basis_i) mod L_i``,
     ``code_i = (digit_i − L_i // 2) / (L_i // 2)``.
@@ -287,6 +287,6 @@ class FSQ(nnx.Module):
             z_q_raw=self.projection.out(jax.lax.stop_gradient(codes)),
         )
 
-    def lookup(self, indices: Int[Array, " *batch"]) -> Float[Array, "*batch dim"]:
+    def lookup(self, indices: Integer[Array, " *batch"]) -> Float[Array, "*batch dim"]:
         """Codes (projected to ``dim`` if there is a projection) for ``indices (*batch,)``."""
         return self.projection.out(fsq_indices_to_codes(indices, self.levels))

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from flax import nnx
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int, Integer, PRNGKeyArray
 
 from vaekit._checks import check_int, check_min_ndim, check_number, check_same_shape
 from vaekit._types import AnyArray
@@ -98,7 +98,9 @@ def lfq_codes_to_indices(z: Float[AnyArray, "*batch d"]) -> Int[Array, " *batch"
     return jnp.sum(jnp.where(z > 0, weights, 0), axis=-1).astype(jnp.int32)
 
 
-def lfq_indices_to_codes(indices: Int[AnyArray, " *batch"], dim: int) -> Float[Array, "*batch d"]:
+def lfq_indices_to_codes(
+    indices: Integer[AnyArray, " *batch"], dim: int
+) -> Float[Array, "*batch d"]:
     """Inverse of :func:`lfq_codes_to_indices`: ``code_i = +1`` if bit ``i`` of the index is set,
     else ``−1``.
 
@@ -151,6 +153,9 @@ def lfq_entropy(
     in nats, both in ``[0, d log 2]``. Exact (log-softmax and log-mean-exp, no probability
     clamping). Memory: ``positions × 2**d`` floats, hence ``d <= LFQ_MAX_ENTROPY_DIM = 16``.
 
+    Numerics: computed in float32 (half-precision ``z`` is upcast; in float16 the logits
+    ``2 z·c / T`` overflow for ordinary latents and the softmax turned into NaN).
+
     Reduction: means over all positions (batch and spatial), as in the paper, not the library's
     usual sum over event dimensions: the codebook entropy is a property of the whole batch's
     average assignment, and the two terms must share a per-position scale for their difference
@@ -178,6 +183,7 @@ def lfq_entropy(
             f"per position, so d must be <= {LFQ_MAX_ENTROPY_DIM} (memory)."
         )
     flat = z.reshape(-1, d)
+    flat = flat.astype(jnp.promote_types(flat.dtype, jnp.float32))
     codes = lfq_implicit_codebook(d).astype(flat.dtype)
     log_p = jax.nn.log_softmax((2.0 / temperature) * flat @ codes.T, axis=-1)  # (N, 2**d)
     sample_entropy = jnp.mean(-jnp.sum(jnp.exp(log_p) * log_p, axis=-1))
@@ -217,7 +223,8 @@ def lfq_commitment_loss(
     Reduction: summed over positions and the ``d`` code dimensions, averaged over the leading
     (batch) axis, as the VQ commitment loss of :mod:`vaekit.quantizers.vector_quantize` and the
     reconstruction NLL (``vector-quantize-pytorch`` averages over every element instead: its
-    value is this one divided by ``positions · d``). Gradients reach ``z`` only.
+    value is this one divided by ``positions · d``). Gradients reach ``z`` only. Computed in
+    float32 like the VQ losses (half-precision inputs are upcast; the result is float32).
 
     Args:
       z: latents, shape ``(batch, ..., d)``, at least 2-D.
@@ -231,7 +238,8 @@ def lfq_commitment_loss(
     z, z_q = jnp.asarray(z), jnp.asarray(z_q)
     check_min_ndim(z.shape, 2, "z")
     check_same_shape(z.shape, z_q.shape, "z", "z_q")
-    sq = jnp.square(z - jax.lax.stop_gradient(z_q))
+    dtype = jnp.promote_types(jnp.result_type(z, z_q), jnp.float32)
+    sq = jnp.square(z.astype(dtype) - jax.lax.stop_gradient(z_q.astype(dtype)))
     return jnp.mean(jnp.sum(sq.reshape(sq.shape[0], -1), axis=-1))
 
 
@@ -365,6 +373,6 @@ class LFQ(nnx.Module):
             z_q_raw=self.projection.out(jax.lax.stop_gradient(codes)),
         )
 
-    def lookup(self, indices: Int[Array, " *batch"]) -> Float[Array, "*batch dim"]:
+    def lookup(self, indices: Integer[Array, " *batch"]) -> Float[Array, "*batch dim"]:
         """Codes (projected to ``dim`` if there is a projection) for ``indices (*batch,)``."""
         return self.projection.out(lfq_indices_to_codes(indices, self.codebook_dim))

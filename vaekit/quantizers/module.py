@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Integer, PRNGKeyArray
 
 from vaekit._checks import check_int, check_number
 from vaekit._types import AnyArray
@@ -135,7 +135,7 @@ class VectorQuantizer(nnx.Module):
         codebook = self.codebook[...]
         return l2_normalize(codebook) if self.cosine else codebook
 
-    def lookup(self, indices: Int[AnyArray, "*batch"]) -> Float[Array, "*batch dim"]:
+    def lookup(self, indices: Integer[AnyArray, "*batch"]) -> Float[Array, "*batch dim"]:
         """Decodes indices to codebook vectors: ``(*batch,) -> (*batch, D)``."""
         check_indices(indices, self.num_codes)
         return jnp.take(self.codes(), jnp.asarray(indices), axis=0)

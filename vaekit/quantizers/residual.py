@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 from flax import nnx
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Integer, PRNGKeyArray
 
 from vaekit._checks import check_int
 from vaekit._types import AnyArray
@@ -76,7 +76,9 @@ class ResidualVQ(nnx.Module):
         self.num_codes = self.levels[0].num_codes
         self.dim = self.levels[0].dim
 
-    def lookup(self, indices: Int[AnyArray, "*batch levels"]) -> Float[Array, "*batch dim"]:
+    def lookup(
+        self, indices: Integer[AnyArray, "*batch levels"]
+    ) -> Float[Array, "*batch dim"]:
         """``Σ_i level_i.lookup(indices[..., i])``: ``(*batch, num_quantizers) -> (*batch, D)``."""
         if indices.ndim < 1 or indices.shape[-1] != self.num_quantizers:
             raise ValueError(

@@ -2,7 +2,7 @@
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Int
+from jaxtyping import Array, Integer
 
 from vaekit._checks import check_int
 from vaekit._types import AnyArray
@@ -13,7 +13,9 @@ def perplexity(probs: Array) -> Array:
     return jnp.exp(-jnp.sum(jax.scipy.special.xlogy(probs, probs)))
 
 
-def code_usage_metrics(indices: Int[AnyArray, " *batch"], num_codes: int) -> dict[str, Array]:
+def code_usage_metrics(
+    indices: Integer[AnyArray, " *batch"], num_codes: int
+) -> dict[str, Array]:
     """Perplexity and codebook usage of the codes a batch selected.
 
     With ``p_k`` the fraction of the ``N`` positions (all entries of ``indices``) that selected

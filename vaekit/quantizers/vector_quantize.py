@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float, Int, Integer
 
 from vaekit._types import AnyArray
 from vaekit.quantizers.nearest import nearest_code
@@ -40,12 +40,19 @@ class VQResult(NamedTuple):
     counts: Array
 
 
+def _norm(x) -> Array:
+    """``||x||`` along the last axis, computed in float32 (a float16 square overflows at 256)."""
+    x = jnp.asarray(x)
+    return jnp.linalg.norm(x.astype(jnp.promote_types(x.dtype, jnp.float32)), axis=-1,
+                           keepdims=True)
+
+
 def l2_normalize(
     x: Float[AnyArray, "*batch dim"], eps: float = 1e-12
 ) -> Float[Array, "*batch dim"]:
-    """``x / max(||x||, eps)`` along the last axis."""
-    norm = jnp.linalg.norm(x, axis=-1, keepdims=True)
-    return x / jnp.maximum(norm, eps)
+    """``x / max(||x||, eps)`` along the last axis (the norm in float32; ``x``'s dtype kept)."""
+    x = jnp.asarray(x)
+    return (x / jnp.maximum(_norm(x), eps)).astype(x.dtype)
 
 
 def straight_through(
@@ -74,7 +81,9 @@ def rotation_trick(
     ``w = (û + q̂)/||û + q̂||``, applied without forming ``R``. Forward value ``z_q`` (the
     rounding residue is removed with a stop-gradient correction); the gradient reaching ``z_e``
     is the decoder's gradient rotated and rescaled, and none reaches ``z_q``. Rows with
-    ``||z_e|| < eps`` fall back to :func:`straight_through`.
+    ``||z_e|| < eps`` fall back to :func:`straight_through`. The norms and the rotation are
+    computed in float32 (a float16 ``||z_e||`` overflows at 256); the output keeps the inputs'
+    dtype.
 
     Example:
       >>> import jax.numpy as jnp
@@ -82,8 +91,7 @@ def rotation_trick(
       >>> [round(v, 5) for v in out[0].tolist()]
       [0.0, 2.0]
     """
-    e_norm = jnp.linalg.norm(_sg(z_e), axis=-1, keepdims=True)
-    q_norm = jnp.linalg.norm(_sg(z_q), axis=-1, keepdims=True)
+    e_norm, q_norm = _norm(_sg(z_e)), _norm(_sg(z_q))
     u = _sg(z_e) / jnp.maximum(e_norm, eps)
     q = _sg(z_q) / jnp.maximum(q_norm, eps)
     w = l2_normalize(u + q)
@@ -94,11 +102,12 @@ def rotation_trick(
     )
     rotated = rotated * (q_norm / jnp.maximum(e_norm, eps))
     rotated = rotated + _sg(z_q - rotated)
-    return jnp.where(e_norm >= eps, rotated, straight_through(z_e, z_q))
+    out = jnp.where(e_norm >= eps, rotated, straight_through(z_e, z_q))
+    return out.astype(jnp.result_type(z_e, z_q))  # the norms are float32; keep the dtype
 
 
 def code_usage(
-    indices: Int[AnyArray, " n"], num_codes: int
+    indices: Integer[AnyArray, " n"], num_codes: int
 ) -> tuple[Int[Array, " codes"], Float[Array, ""], Float[Array, ""]]:
     """``(counts, perplexity, usage_fraction)`` of a flat index vector over ``num_codes`` codes.
 

@@ -1,5 +1,7 @@
 """Orbax checkpoints of a :class:`vaekit.TrainState`: the last ``k`` and the best by validation."""
 
+import contextlib
+import logging
 from pathlib import Path
 
 import jax
@@ -9,7 +11,32 @@ from vaekit.training import TrainState
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that is missing or does not fit the model of the run."""
+    """A checkpoint that is missing, corrupted or truncated, or does not fit the run's model.
+
+    The message is one line and names the checkpoint directory.
+    """
+
+
+_DETAIL_CHARS = 200
+
+
+def _one_line(err: BaseException) -> str:
+    """The first line of an error (at most ``_DETAIL_CHARS`` characters), or its type name."""
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else type(err).__name__
+    return first if len(first) <= _DETAIL_CHARS else first[: _DETAIL_CHARS - 1] + "…"
+
+
+@contextlib.contextmanager
+def _quiet_orbax():
+    """Silences orbax's own error logs (absl) while a failure becomes a CheckpointError."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _tree(state: TrainState) -> dict:
@@ -27,12 +54,13 @@ class Checkpoints:
 
     def __init__(self, run_dir: str | Path, keep: int = 2):
         root = Path(run_dir).resolve() / "checkpoints"
-        self.last = ocp.CheckpointManager(
-            root / "last", options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-        )
-        self.best = ocp.CheckpointManager(
-            root / "best", options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
-        )
+        with _quiet_orbax():  # a damaged step's metadata is reported by `restore` instead
+            self.last = ocp.CheckpointManager(
+                root / "last", options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+            )
+            self.best = ocp.CheckpointManager(
+                root / "best", options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+            )
 
     def save(self, state: TrainState, *, best: bool = False) -> None:
         step = int(state.step)
@@ -45,18 +73,27 @@ class Checkpoints:
         return getattr(self, which).latest_step()
 
     def restore(self, template: TrainState, which: str = "last") -> TrainState:
-        """Restores into the structure of ``template`` (a freshly initialised state)."""
+        """Restores into the structure of ``template`` (a freshly initialised state).
+
+        Raises:
+          CheckpointError: one line naming the checkpoint directory when there is no
+            checkpoint, or when it cannot be read back: files truncated, overwritten or
+            missing, or saved from a different model. Whatever orbax/tensorstore raise while
+            deserialising is turned into this error; nothing half-restored is returned.
+        """
         manager = getattr(self, which)
-        step = manager.latest_step()
+        with _quiet_orbax():
+            step = manager.latest_step()
         if step is None:
             raise CheckpointError(f"no `{which}` checkpoint in {manager.directory}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _tree(template))
         try:
-            tree = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-        except (ValueError, KeyError, TypeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            with _quiet_orbax():
+                tree = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        except Exception as err:  # any deserialisation failure (see Raises)
             raise CheckpointError(
-                f"checkpoint {manager.directory}/{step} does not match this run's model: {first}"
+                f"checkpoint {manager.directory}/{step} cannot be restored: it is corrupted, "
+                f"truncated or does not match this run's model ({_one_line(err)})"
             ) from None
         return template.replace(
             params=tree["params"], rest=tree["rest"], opt_state=tree["opt_state"],

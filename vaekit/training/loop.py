@@ -6,6 +6,7 @@ import jax
 import numpy as np
 
 from vaekit._checks import check_int
+from vaekit._types import AnyArray
 from vaekit.training.train_state import TrainState
 from vaekit.training.train_step import TrainStep
 
@@ -40,6 +41,15 @@ def batch_indices(
             cached_epoch = epoch
         out[i] = perm[within * batch_size : (within + 1) * batch_size]
     return out
+
+
+def device_resident(data: Mapping[str, AnyArray]) -> dict[str, jax.Array]:
+    """``data`` with every array on the default device (``jax.Array`` values kept as given).
+
+    Used by ``fit(..., device_data=True)``; call it once yourself to reuse the device copy
+    across several ``fit`` calls.
+    """
+    return {k: v if isinstance(v, jax.Array) else jax.device_put(v) for k, v in data.items()}
 
 
 def _take(data: Mapping[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -81,29 +91,47 @@ def chunk_length(step: int, end: int, steps_per_call: int, *periods: int) -> int
 def train_chunks(
     train: TrainStep,
     state: TrainState,
-    data: Mapping[str, np.ndarray],
+    data: Mapping[str, AnyArray],
     *,
     num_steps: int,
     batch_size: int,
     seed: int = 0,
     steps_per_call: int = 50,
     periods: tuple[int, ...] = (),
+    device_data: bool = False,
 ) -> Iterator[tuple[TrainState, int, dict[str, np.ndarray]]]:
     """Trains chunk by chunk, yielding ``(state, step, metrics)`` after each chunk.
 
-    ``metrics`` holds one value per step of the chunk (host numpy arrays). Chunk boundaries
-    are absolute multiples of ``steps_per_call`` and of each non-zero period
-    (:func:`chunk_length`); the batch of step ``t`` is batch ``t`` of :func:`batch_indices`.
-    This is the loop under :func:`fit` and the ``vaekit train`` runner; stop iterating to stop.
+    ``metrics`` holds one value per step of the chunk (host numpy arrays, fetched with one
+    ``jax.device_get`` per chunk). Chunk boundaries are absolute multiples of
+    ``steps_per_call`` and of each non-zero period (:func:`chunk_length`); the batch of step
+    ``t`` is batch ``t`` of :func:`batch_indices`. This is the loop under :func:`fit` and the
+    ``vaekit train`` runner; stop iterating to stop.
+
+    With ``device_data=True`` the arrays of ``data`` are put on the device once (``jax.Array``
+    values, e.g. from :func:`vaekit.training.parallel.replicate`, are used as they are) and
+    each chunk goes through ``train.multi_step_indexed``, which gathers its batches inside
+    the compiled scan: per chunk only the ``(k, batch_size)`` indices cross from the host.
+    The batches, and so the results, are the same as without it.
     """
     steps_per_call = check_int(steps_per_call, "steps_per_call")
     n = len(next(iter(data.values())))
+    if device_data:
+        if train.multi_step_indexed is None:
+            raise ValueError(
+                "`device_data=True` needs `train.multi_step_indexed`; build `train` with "
+                "vaekit.make_train_step."
+            )
+        data = device_resident(data)
     step = int(state.step)
     end = step + check_int(num_steps, "num_steps")
     while step < end:
         k = chunk_length(step, end, steps_per_call, *periods)
         idx = batch_indices(n, batch_size, k, seed, start_batch=step)
-        state, metrics = train.multi_step(state, {key: v[idx] for key, v in data.items()})
+        if device_data:
+            state, metrics = train.multi_step_indexed(state, data, idx.astype(np.int32))
+        else:
+            state, metrics = train.multi_step(state, {key: v[idx] for key, v in data.items()})
         step += k
         yield state, step, jax.device_get(metrics)
 
@@ -111,7 +139,7 @@ def train_chunks(
 def fit(
     train: TrainStep,
     state: TrainState,
-    data: Mapping[str, np.ndarray],
+    data: Mapping[str, AnyArray],
     *,
     num_steps: int,
     batch_size: int,
@@ -120,6 +148,7 @@ def fit(
     val_data: Mapping[str, np.ndarray] | None = None,
     eval_every: int = 0,
     callback: Callable[[int, dict[str, float]], None] | None = None,
+    device_data: bool = False,
 ) -> tuple[TrainState, dict]:
     """Trains ``state`` for ``num_steps`` optimiser steps on in-memory ``data``.
 
@@ -140,6 +169,10 @@ def fit(
         at the end.
       eval_every: validation period in steps (0: only at the end).
       callback: called as ``callback(step, chunk_mean_metrics)`` after every chunk.
+      device_data: keep ``data`` on the device and gather each chunk's batches inside the
+        compiled scan (``train.multi_step_indexed``): no host-to-device copy of batches per
+        chunk. Same batches and results as the default; the data set must fit in device
+        memory (for data that does not, see :mod:`vaekit.training.data`).
 
     Returns:
       ``(state, history)``: ``history["train"]`` maps metric names to per-step lists and
@@ -150,7 +183,8 @@ def fit(
     history: dict = {"train": {}, "train_steps": [], "val": {}, "val_steps": []}
     end_step = int(state.step) + check_int(num_steps, "num_steps")
     chunks = train_chunks(train, state, data, num_steps=num_steps, batch_size=batch_size,
-                          seed=seed, steps_per_call=steps_per_call, periods=(eval_every,))
+                          seed=seed, steps_per_call=steps_per_call, periods=(eval_every,),
+                          device_data=device_data)
     for state, step, metrics in chunks:
         k = len(next(iter(metrics.values())))
         for name, values in metrics.items():

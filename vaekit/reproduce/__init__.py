@@ -1,0 +1,45 @@
+"""Reproductions of published results: ``vaekit reproduce NAME [--smoke|--quick|--full]``.
+
+One module per reproduction (``capacity``, ``disentanglement``, ``vq``, ``annealing``,
+``cvae``), a registry (:func:`run_reproduction`) and the result record
+(:mod:`vaekit.reproduce.results`). Results and plots of the quick profiles are in
+``docs/reproductions.md``.
+"""
+
+from vaekit.reproduce.registry import (
+    DEFAULT_OUT,
+    PROFILES,
+    REPRODUCTIONS,
+    get_reproduction,
+    reproduction_config,
+    run_reproduction,
+)
+from vaekit.reproduce.results import (
+    RESULT_KEYS,
+    SCHEMA,
+    append_jsonl,
+    append_markdown_row,
+    markdown_row,
+    read_result,
+    summarize,
+    validate_result,
+    write_result,
+)
+
+__all__ = [
+    "DEFAULT_OUT",
+    "PROFILES",
+    "REPRODUCTIONS",
+    "RESULT_KEYS",
+    "SCHEMA",
+    "append_jsonl",
+    "append_markdown_row",
+    "get_reproduction",
+    "markdown_row",
+    "read_result",
+    "reproduction_config",
+    "run_reproduction",
+    "summarize",
+    "validate_result",
+    "write_result",
+]
