@@ -1329,18 +1329,12 @@ def test_every_public_name_is_covered_or_skipped():
 # Bugs found by this suite outside the files it may fix (reported; pinned here)
 
 
-@pytest.mark.xfail(reason="majority_vote_accuracy divides by the vote total: NaN for an "
-                          "all-zero vote matrix (vaekit/evaluation/factor_vae.py)", strict=True)
-def test_known_bug_majority_vote_accuracy_of_no_votes_is_nan():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = ev.majority_vote_accuracy(np.zeros((2, 2), np.int64), np.zeros((2, 2), np.int64))
-    assert all(np.isfinite(result))
+def test_majority_vote_accuracy_of_no_votes_is_an_error_not_nan():
+    with pytest.raises(ValueError, match="train_votes"):
+        ev.majority_vote_accuracy(np.zeros((2, 2), np.int64), np.zeros((2, 2), np.int64))
 
 
-@pytest.mark.xfail(reason="majority_vote_accuracy does not check that the two vote matrices "
-                          "have the same shape (vaekit/evaluation/factor_vae.py)", strict=True)
-def test_known_bug_majority_vote_accuracy_accepts_mismatched_votes():
+def test_majority_vote_accuracy_rejects_mismatched_votes():
     with pytest.raises(ValueError, match="eval_votes"):
         ev.majority_vote_accuracy(np.ones((2, 2), np.int64), np.ones((3, 3), np.int64))
 

@@ -62,6 +62,13 @@ def majority_vote_accuracy(train_votes: np.ndarray, eval_votes: np.ndarray) -> t
       >>> majority_vote_accuracy(votes, np.array([[1, 1], [1, 1]]))
       (0.875, 0.5)
     """
+    train_votes, eval_votes = np.asarray(train_votes), np.asarray(eval_votes)
+    if train_votes.ndim != 2 or eval_votes.shape != train_votes.shape:
+        raise ValueError(f"`eval_votes` must have the shape of `train_votes` {train_votes.shape}, "
+                         f"got {eval_votes.shape}.")
+    for name, votes in (("train_votes", train_votes), ("eval_votes", eval_votes)):
+        if np.sum(votes) <= 0:
+            raise ValueError(f"`{name}` holds no votes: the accuracy is undefined.")
     classifier = np.argmax(train_votes, axis=0)
     columns = np.arange(train_votes.shape[1])
     train = np.sum(train_votes[classifier, columns]) / np.sum(train_votes)
