@@ -13,38 +13,18 @@ A variant whose temporaries exceed ``--max-run-bytes`` is compiled and measured 
 """
 
 import argparse
-import os
-import platform
-import re
 import statistics
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from _common import machine
 
 from vaekit.quantizers.nearest import nearest_code
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- nearest_code:begin -->", "<!-- nearest_code:end -->"
-
-
-def _cpu_name() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        match = re.search(r"model name\s*:\s*(.+)", text)
-        if match:
-            return match.group(1).strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def machine() -> str:
-    device = jax.devices()[0]
-    if device.platform == "cpu":
-        return f"CPU ({_cpu_name()}, {os.cpu_count()} cores)"
-    return f"{device.device_kind} ({device.platform})"
 
 
 def measure(n: int, k: int, d: int, chunk_size: int | None, repeats: int, max_run_bytes: int):
