@@ -8,7 +8,9 @@ Usage (from the repository root; Artifex needs Python >= 3.12, so a separate env
 
 Both sides in one process on the same JAX (whatever Artifex installs). Model: Artifex's
 ``BetaVAE`` with dense encoder 784-512-256 → (mean, log-var) 10 and decoder 10-256-512-784
-with a sigmoid output and its ``"bce"`` loss (no batch norm), β = 4 without annealing,
+with a sigmoid output and its ``"bce"`` loss (no batch norm; 1,074,980 parameters, the same
+layers as vaekit's but for separate 256→10 mean and log-variance heads instead of one
+256→20), β = 4 without annealing,
 ``optax.adam(1e-3)``; vaekit's MLP VAE of the same sizes (Bernoulli logits), β = 4, Adam.
 Variants:
 
@@ -23,6 +25,7 @@ Variants:
 
 import argparse
 import importlib.metadata
+import math
 
 import _common as C
 import jax
@@ -50,8 +53,10 @@ EPOCH_BATCHES = 32
 def artifex_model(seed: int = 0) -> BetaVAE:
     encoder = EncoderConfig(name="encoder", input_shape=(C.IN,), latent_dim=C.LATENT,
                             hidden_dims=(C.H1, C.H2), activation="relu", use_batch_norm=False)
+    # Artifex's dense decoder reverses hidden_dims (it takes the encoder's): (512, 256) gives
+    # 10-256-512-784, the same layers as vaekit's decoder (checked in variants()).
     decoder = DecoderConfig(name="decoder", latent_dim=C.LATENT, output_shape=(C.IN,),
-                            hidden_dims=(C.H2, C.H1), activation="relu")
+                            hidden_dims=(C.H1, C.H2), activation="relu")
     config = BetaVAEConfig(name="beta_vae", encoder=encoder, decoder=decoder,
                            encoder_type="dense", beta_default=BETA,
                            reconstruction_loss_type="bce")
@@ -96,6 +101,12 @@ def variants(batch: int):
 
     # Artifex VAETrainer.train_step under nnx.jit.
     model = artifex_model()
+    shapes = sorted(p.shape for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    ours = sorted(p.shape for p in jax.tree.leaves(nnx.state(C.mlp_vae(), nnx.Param)))
+    count = sum(math.prod(s) for s in shapes)
+    if count != sum(math.prod(s) for s in ours) or {s for s in shapes if len(s) == 2} - {
+            (C.H2, C.LATENT)} != {s for s in ours if len(s) == 2} - {(C.H2, 2 * C.LATENT)}:
+        raise AssertionError(f"Artifex model {shapes} differs from vaekit's {ours}")
     optimizer = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
     jit_step = nnx.jit(vae_trainer.train_step, static_argnames=("loss_type",))
     counter = {"vae_trainer": 0, "staged": 0}

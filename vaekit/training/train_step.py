@@ -101,11 +101,13 @@ def make_train_step(
         optimiser state and model state for that step (the step counter still advances) and
         report ``skipped = 1``; otherwise such a step is applied and shows in the metrics.
       grad_norm: report ``grad_norm``, the global gradient norm. It is a full extra pass
-        over the gradients: on a CPU, about 20 % of a small-batch step of a 0.7 M-parameter
-        MLP (``benchmarks/RESULTS.md``); ``False`` leaves it out of the metrics.
+        over the gradients: on a 2-core CPU, 5–15 % of a batch-32 to batch-128 step of a
+        1.1 M-parameter MLP VAE (``benchmarks/RESULTS.md``); ``False`` leaves it out of the
+        metrics.
       compiler_options: XLA options for compiling the step's programs, passed to
-        ``jax.jit``; e.g. ``{"xla_backend_optimization_level": 1}`` compiles the MLP VAE's
-        step about 40 % faster on a CPU at the same step time (``docs/scaling.md``).
+        ``jax.jit``; e.g. ``{"xla_backend_optimization_level": 1}`` cuts the XLA compile
+        time of the MLP VAE's step by about a third on a CPU at the same step time
+        (``docs/scaling.md``).
 
     Returns:
       A :class:`TrainStep` ``(init, step, multi_step, evaluate, multi_step_indexed)``.
