@@ -23,7 +23,7 @@ import jax
 import optax
 
 import vaekit
-from vaekit.training.loop import device_resident
+from vaekit.training import device_resident
 
 SCAN = 50
 DATASET = 8192

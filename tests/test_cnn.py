@@ -163,7 +163,7 @@ def test_cnn_vae_trains_and_lowers_the_loss():
     for i in range(8):
         x[i, i + 2 : i + 6, 12 - i : 16 - i] = 1.0
     batch = {"x": x}
-    train = vaekit.make_train_step(vaekit.beta_vae(), optax.adam(1e-3))
+    train = vaekit.make_train_step(vaekit.beta_vae(), optax.adam(1e-3), grad_norm=True)
     state = train.init(_cnn_vae(), jax.random.key(0))
     stacked = jax.tree.map(lambda a: np.stack([a] * 40), batch)
     state, metrics = train.multi_step(state, stacked)  # one compile: 40 steps in one scan

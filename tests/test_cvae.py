@@ -105,7 +105,7 @@ def test_mlp_cvae_on_digits_generates_the_requested_class():
 
 def test_cnn_cvae_trains_with_beta_vae_through_make_train_step():
     train = vaekit.make_train_step(vaekit.beta_vae(beta=4.0), optax.adam(1e-3),
-                                   forward=conditional_forward)
+                                   forward=conditional_forward, grad_norm=True)
     state = train.init(_tiny_cnn(), jax.random.key(0))
     state, metrics = train.multi_step(state, _stack(_batch(), 3))
     chex.assert_shape(metrics["loss"], (3,))

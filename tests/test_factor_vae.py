@@ -127,7 +127,8 @@ def test_forward_uses_the_step_key_for_z_and_a_folded_key_for_the_permutation():
 
 
 def test_trains_through_make_train_step_as_two_separate_adams():
-    train = vaekit.make_train_step(OBJECTIVE, factor_vae_optimizer(), donate=False)
+    train = vaekit.make_train_step(OBJECTIVE, factor_vae_optimizer(), donate=False,
+                                   grad_norm=True)
     state = train.init(tiny_factor_vae(), jax.random.key(5))
     params, rest = state.params, state.rest
     vae_adam, disc_adam = optax.adam(**VAE_ADAM), optax.adam(**DISCRIMINATOR_ADAM)
@@ -142,7 +143,7 @@ def test_trains_through_make_train_step_as_two_separate_adams():
             updates, opt_state = adam.update(grads[name], opt_state, params[name])
             new[name] = optax.apply_updates(params[name], updates)
             states.append(opt_state)
-        return nnx.State(new), tuple(states)
+        return new, tuple(states)
 
     for t in range(3):
         batch = {"x": jnp.asarray(binary_batch(8, seed=t + 1)["x"])}

@@ -353,7 +353,7 @@ def test_conditional_vae_conditions_the_encoder_for_every_encoder_type(architect
     assert not np.allclose(mean_a, mean_b)  # the encoder sees the label
 
     train = vaekit.make_train_step(vaekit.beta_vae(), grad_recorder(),
-                                   forward=vaekit.conditional_forward)
+                                   forward=vaekit.conditional_forward, grad_norm=True)
     state, metrics = train.step(train.init(model, jax.random.key(0)), {"x": x, "y": y})
     assert np.isfinite(float(metrics["loss"])) and float(metrics["grad_norm"]) > 0
     first = "hidden" if architecture == "mlp" else "convs"

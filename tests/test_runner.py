@@ -43,6 +43,23 @@ def test_resumed_run_is_bit_for_bit_the_uninterrupted_run(tmp_path):
     assert int(a.state.step) == int(b.state.step) == 40
 
 
+def test_device_data_and_no_grad_norm_keep_the_losses_of_the_default_run(tmp_path):
+    start_run(tiny_config(), tmp_path / "default")
+    start_run(tiny_config(train={"device_data": True, "grad_norm": False}), tmp_path / "fast")
+
+    def rows(name):
+        text = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        return [json.loads(r) for r in text]
+
+    default, fast = rows("default"), rows("fast")
+    assert all("grad_norm" in r for r in default if r["split"] == "train")
+    assert not any("grad_norm" in r for r in fast)
+    assert len(default) == len(fast) > 0
+    for a, b in zip(default, fast, strict=True):
+        assert (a["step"], a["split"]) == (b["step"], b["split"])
+        np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-5)
+
+
 def test_summary_reports_best_and_final_validation(tmp_path):
     _, summary = start_run(tiny_config(), tmp_path / "run")
     rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

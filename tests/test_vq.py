@@ -292,7 +292,7 @@ class TinyDecoder(nnx.Module):
 def test_vqvae_trains_through_make_train_step_with_ema_state_in_rest():
     rngs = nnx.Rngs(0)
     model = VQVAE(TinyEncoder(4, rngs), VectorQuantizer(16, 4, rngs=rngs), TinyDecoder(4, rngs))
-    train = vaekit.make_train_step(vq_vae(), optax.adam(1e-2))
+    train = vaekit.make_train_step(vq_vae(), optax.adam(1e-2), grad_norm=True)
     state = train.init(model, jax.random.key(0))
     assert "quantizer" not in state.params  # an EMA quantizer has no parameters
     assert "codebook" in state.rest["quantizer"]

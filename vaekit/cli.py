@@ -66,6 +66,9 @@ TRAIN_FLAGS = {
     "--checkpoint-every": ("train", "checkpoint_every", {"type": _int(0)}),
     "--seed": ("train", "seed", {"type": _int(0)}),
     "--on-nonfinite": ("train", "on_nonfinite", {"choices": ON_NONFINITE}),
+    "--device-data": ("train", "device_data", {
+        "action": "store_const", "const": True,
+        "help": "train.device_data: copy the training set to the device once"}),
     "--architecture": ("model", "architecture", {"choices": ARCHITECTURES}),
     "--latent-dim": ("model", "latent_dim", {"type": _int(1)}),
     "--hidden": ("model", "hidden", {"type": _sizes, "help": "MLP sizes, e.g. 512,256"}),

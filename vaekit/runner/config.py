@@ -92,7 +92,13 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation, evaluation and checkpointing."""
+    """Optimisation, evaluation and checkpointing.
+
+    ``grad_norm`` logs the global gradient norm (``make_train_step(..., grad_norm=True)``);
+    ``device_data`` copies the training set to the device once and gathers each chunk's
+    batches inside the compiled scan (``train_chunks(..., device_data=True)``): the same
+    batches and results, without a host copy per chunk.
+    """
 
     steps: int = 6000
     batch_size: int = 64
@@ -103,6 +109,8 @@ class TrainConfig:
     steps_per_call: int = 50
     seed: int = 0
     on_nonfinite: str = "stop"
+    grad_norm: bool = True
+    device_data: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -61,7 +61,7 @@ def build_run(config: RunConfig) -> RunParts:
     objective = build_objective(config, len(data.train_images))
     forward = conditional_forward if config.model.kind == "cvae" else default_forward
     train = make_train_step(objective, optax.adam(t.lr), forward=forward,
-                            skip_nonfinite=t.on_nonfinite == "skip")
+                            skip_nonfinite=t.on_nonfinite == "skip", grad_norm=t.grad_norm)
     return RunParts(config, data, train, train.init(model, jax.random.key(t.seed)))
 
 
@@ -126,7 +126,7 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
                 train, state, data.arrays("train", labelled),
                 num_steps=max(t.steps - start, 1),
                 batch_size=t.batch_size, seed=t.seed, steps_per_call=t.steps_per_call,
-                periods=(t.eval_every, t.checkpoint_every),
+                periods=(t.eval_every, t.checkpoint_every), device_data=t.device_data,
             ) if start < t.steps else iter(())
             for state, step, metrics in chunks:
                 bad = _first_nonfinite(step, metrics) if t.on_nonfinite == "stop" else None

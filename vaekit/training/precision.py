@@ -76,7 +76,7 @@ def mixed_precision(
       ...                                forward=mixed_precision())
       >>> state = train.init(model, jax.random.key(0))
       >>> state, metrics = train.step(state, {"x": jnp.zeros((2, 4))})
-      >>> metrics["loss"].dtype, state.params["encoder"]["head"]["kernel"][...].dtype
+      >>> metrics["loss"].dtype, state.params["encoder"]["head"]["kernel"].dtype
       (dtype('float32'), dtype('float32'))
     """
     compute_dtype = jnp.dtype(compute_dtype)

@@ -81,7 +81,7 @@ def make_train_step(
     forward: Forward = default_forward,
     donate: bool = True,
     skip_nonfinite: bool = False,
-    grad_norm: bool = True,
+    grad_norm: bool = False,
     compiler_options: dict[str, Any] | None = None,
 ) -> TrainStep:
     """Builds the single training step every vaekit model trains through.
@@ -100,10 +100,10 @@ def make_train_step(
       skip_nonfinite: when the loss or any gradient is NaN/Inf, keep the previous parameters,
         optimiser state and model state for that step (the step counter still advances) and
         report ``skipped = 1``; otherwise such a step is applied and shows in the metrics.
-      grad_norm: report ``grad_norm``, the global gradient norm. It is a full extra pass
-        over the gradients: on a 2-core CPU, 5–15 % of a batch-32 to batch-128 step of a
-        1.1 M-parameter MLP VAE (``benchmarks/RESULTS.md``); ``False`` leaves it out of the
-        metrics.
+      grad_norm: also report ``grad_norm``, the global gradient norm before the update.
+        Opt-in because it is a full extra pass over the gradients that XLA:CPU does not fuse
+        into the step: on a 2-core CPU it costs 10–15 % of a batch-32 to batch-128 step of a
+        1.1 M-parameter MLP VAE (``benchmarks/RESULTS.md``); ``vaekit train`` turns it on.
       compiler_options: XLA options for compiling the step's programs, passed to
         ``jax.jit``; e.g. ``{"xla_backend_optimization_level": 1}`` cuts the XLA compile
         time of the MLP VAE's step by about a third on a CPU at the same step time
@@ -111,8 +111,8 @@ def make_train_step(
 
     Returns:
       A :class:`TrainStep` ``(init, step, multi_step, evaluate, multi_step_indexed)``.
-      Metrics are float32 scalars and include ``loss`` and, unless ``grad_norm=False``,
-      ``grad_norm`` (global gradient norm before the update).
+      Metrics are float32 scalars: the objective's metrics, ``loss``, and ``grad_norm`` when
+      ``grad_norm=True``.
 
     Example:
       >>> import jax, optax, vaekit
@@ -133,7 +133,7 @@ def make_train_step(
         loss, metrics = objective(out, batch, step)
         _check_loss(loss)
         _, _, new_rest = nnx.split(model, nnx.Param, ...)
-        return loss, (metrics, new_rest)
+        return loss, (metrics, nnx.to_pure_dict(new_rest))
 
     def step_fn(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         key = state.step_key(TRAIN_STREAM)
@@ -179,6 +179,9 @@ def make_train_step(
 
     def init(model: nnx.Module, key: PRNGKeyArray) -> TrainState:
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        # Plain nested dicts of arrays (the variable types live in `graphdef`): JAX flattens
+        # them in C++ at the jit boundary, about 60 µs a call faster than `nnx.State`.
+        params, rest = nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
         return TrainState(
             graphdef=graphdef,
             params=params,
