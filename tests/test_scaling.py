@@ -199,6 +199,27 @@ def test_number_beta_is_fixed_when_built_and_rebuilding_takes_effect():
     assert float(metrics["beta"]) == 8.0 and int(state.step) == 3
 
 
+@pytest.mark.parametrize("build", [
+    lambda: vaekit.beta_vae(beta=2.0),
+    lambda: vaekit.capacity_vae(gamma=1000.0, c_max=25.0),
+    lambda: vaekit.vq_vae(),
+    lambda: vaekit.dip_vae(),
+    lambda: vaekit.factor_vae(),
+])
+def test_setting_a_hyperparameter_on_a_built_objective_is_an_error(build):
+    """Artifex's trainer.config.beta = x after compiling is silently ignored; here it raises."""
+    objective = build()
+    with pytest.raises(AttributeError, match="immutable.*schedule"):
+        objective.beta = 8.0
+    with pytest.raises(AttributeError, match="immutable"):
+        objective.terms = ()
+    with pytest.raises(AttributeError, match="immutable"):
+        del objective.terms
+    train = vaekit.make_train_step(vaekit.beta_vae(beta=2.0), optax.adam(1e-3))
+    with pytest.raises(AttributeError):
+        train.objective = build()  # the built step is an immutable NamedTuple too
+
+
 def test_beta_changes_through_a_schedule_without_recompiling():
     traces = []
     base = vaekit.beta_vae(beta=optax.piecewise_constant_schedule(2.0, {3: 4.0}))

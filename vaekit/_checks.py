@@ -3,6 +3,14 @@
 import math
 from numbers import Integral, Real
 
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_numeric(dtype: np.dtype) -> bool:
+    """Integer or floating, ml_dtypes' bfloat16/float8 included (``np.issubdtype`` says no)."""
+    return dtype != np.bool_ and bool(jnp.issubdtype(dtype, jnp.number))
+
 
 def check_number(value: object, name: str, *, minimum: float | None = None,
                  strict: bool = False) -> float:

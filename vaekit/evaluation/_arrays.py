@@ -3,6 +3,8 @@
 import numpy as np
 import numpy.typing as npt
 
+from vaekit._checks import is_numeric
+
 
 def as_matrix(value: npt.ArrayLike, name: str, *, numeric: bool = True) -> np.ndarray:
     """``value`` as a non-empty 2-D array (finite floats when ``numeric``), else ValueError."""
@@ -12,7 +14,7 @@ def as_matrix(value: npt.ArrayLike, name: str, *, numeric: bool = True) -> np.nd
             f"`{name}` must be a non-empty 2-D array, got shape {array.shape}."
         )
     if numeric:
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        if not (is_numeric(array.dtype) or array.dtype == np.bool_):
             raise ValueError(f"`{name}` must be numeric, got dtype {array.dtype}.")
         array = array.astype(np.float64)
         if not np.all(np.isfinite(array)):

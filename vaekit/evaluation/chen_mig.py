@@ -42,6 +42,7 @@ import numpy.typing as npt
 from jax.scipy.special import logsumexp
 
 from vaekit._checks import check_int
+from vaekit.evaluation._arrays import as_matrix, check_same_width
 from vaekit.evaluation.ground_truth import DSpritesData, GroundTruthData
 from vaekit.evaluation.sampling import default_data
 
@@ -120,8 +121,12 @@ def estimate_entropies(
       >>> round(float(h[0]), 1)  # ½ log(2πe) = 1.42
       1.4
     """
-    samples = np.asarray(samples, np.float32)
-    means, logvars = np.asarray(means, np.float32), np.asarray(logvars, np.float32)
+    samples, means, logvars = (as_matrix(a, name).astype(np.float32) for a, name in
+                               ((samples, "samples"), (means, "means"), (logvars, "logvars")))
+    check_same_width(samples, means, "samples", "means")
+    if logvars.shape != means.shape:
+        raise ValueError(f"`logvars` must have the shape of `means` {means.shape}, got "
+                         f"{logvars.shape}.")
     n, latent = means.shape
     chunk = max(1, min(len(samples), _CHUNK_ELEMENTS // max(1, n * latent)))
     pad = -len(samples) % chunk

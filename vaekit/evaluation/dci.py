@@ -52,6 +52,14 @@ def dci_importance_matrix(
     Returns:
       ``(importance (num_codes, num_factors), informativeness_train, informativeness_test)``.
     """
+    codes, factors, codes_test, factors_test, n_estimators, lasso_alpha = _checked(
+        codes, factors, codes_test, factors_test, predictor, n_estimators, lasso_alpha)
+    return _importance(codes, factors, codes_test, factors_test, predictor,
+                       n_estimators=n_estimators, lasso_alpha=lasso_alpha, seed=seed)
+
+
+def _checked(codes, factors, codes_test, factors_test, predictor, n_estimators, lasso_alpha):
+    """The validated arguments of :func:`dci_importance_matrix` (ValueError naming one)."""
     if predictor not in PREDICTORS:
         raise ValueError(f"`predictor` must be one of {PREDICTORS}, got {predictor!r}.")
     n_estimators = check_int(n_estimators, "n_estimators")
@@ -62,6 +70,11 @@ def dci_importance_matrix(
     )
     check_same_width(codes, codes_test, "codes", "codes_test")
     check_same_width(factors, factors_test, "factors", "factors_test")
+    return codes, factors, codes_test, factors_test, n_estimators, lasso_alpha
+
+
+def _importance(codes, factors, codes_test, factors_test, predictor, *, n_estimators,
+                lasso_alpha, seed) -> tuple[np.ndarray, float, float]:
     num_codes, num_factors = codes.shape[1], factors.shape[1]
     # Fit on the columns in a canonical (lexicographic) order and map the importances back: the
     # predictors break ties between features by their position, so this makes the scores exactly
@@ -77,7 +90,9 @@ def dci_importance_matrix(
                 n_estimators=n_estimators, random_state=seed
             )
             model.fit(codes, factors[:, j])
-            importance[:, j] = np.abs(model.feature_importances_)
+            # sklearn divides by the total impurity decrease, 0 when no split helps (e.g. every
+            # code constant within float precision): 0/0 = NaN. No code is informative then.
+            importance[:, j] = np.nan_to_num(np.abs(model.feature_importances_), nan=0.0)
             train_scores.append(np.mean(model.predict(codes) == factors[:, j]))
             test_scores.append(np.mean(model.predict(codes_test) == factors_test[:, j]))
     else:
@@ -205,7 +220,16 @@ def dci(
       >>> scores["disentanglement"] > 0.9, scores["informativeness_test"]
       (True, 1.0)
     """
-    importance, train, test = dci_importance_matrix(
+    codes, factors, codes_test, factors_test, n_estimators, lasso_alpha = _checked(
+        codes, factors, codes_test, factors_test, predictor, n_estimators, lasso_alpha)
+    for value, name, what in ((codes, "codes", "latent dimensions"),
+                              (factors, "factors", "factors")):
+        if value.shape[1] < 2:
+            raise ValueError(
+                f"`{name}` must have at least 2 {what} (columns) for disentanglement and "
+                f"completeness, got {value.shape[1]}; dci_importance_matrix works with one."
+            )
+    importance, train, test = _importance(
         codes, factors, codes_test, factors_test, predictor,
         n_estimators=n_estimators, lasso_alpha=lasso_alpha, seed=seed,
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from vaekit._checks import check_int
+from vaekit._checks import check_int, is_numeric
 from vaekit.evaluation.ground_truth import DSpritesData, GroundTruthData
 
 RepresentationFn = Callable[[np.ndarray], Any]
@@ -30,7 +30,7 @@ def represent(representation_fn: RepresentationFn, observations: np.ndarray) -> 
             f"`representation_fn` must map {n} observations to codes of shape ({n}, L), got "
             f"shape {codes.shape}."
         )
-    if not np.issubdtype(codes.dtype, np.number):
+    if not is_numeric(codes.dtype):
         raise ValueError(f"`representation_fn` must return numbers, got dtype {codes.dtype}.")
     codes = codes.astype(np.float64)
     if not np.all(np.isfinite(codes)):
@@ -43,10 +43,22 @@ def represent_in_batches(
 ) -> np.ndarray:
     """Codes ``(n, L)`` of ``observations``, ``batch_size`` at a time (the last batch partial)."""
     batch_size = check_int(batch_size, "batch_size")
-    return np.concatenate([
+    return concatenate_codes([
         represent(representation_fn, observations[start:start + batch_size])
         for start in range(0, len(observations), batch_size)
     ])
+
+
+def concatenate_codes(batches: list[np.ndarray]) -> np.ndarray:
+    """The ``(n_i, L)`` code batches stacked; ValueError naming ``representation_fn`` if their
+    widths ``L`` differ."""
+    widths = [b.shape[1] for b in batches]
+    if len(set(widths)) > 1:
+        raise ValueError(
+            f"`representation_fn` must return the same number of latent dimensions for every "
+            f"batch, got widths {sorted(set(widths))}."
+        )
+    return np.concatenate(batches)
 
 
 def sample_codes_and_factors(
@@ -88,7 +100,7 @@ def sample_codes_and_factors(
         observations = data.sample_observations_from_factors(batch_factors, rng)
         codes.append(represent(representation_fn, observations))
         factors.append(batch_factors)
-    return np.concatenate(codes), np.concatenate(factors)
+    return concatenate_codes(codes), np.concatenate(factors)
 
 
 def sample_observations(

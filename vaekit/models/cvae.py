@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import nnx
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Integer, PRNGKeyArray
 
 from vaekit._checks import check_int, check_number
 from vaekit._types import AnyArray, Batch
@@ -154,7 +154,7 @@ class ConditionalVAE(nnx.Module):
         """The null (unconditional) label ``num_classes``, or None without ``null_class``."""
         return self.num_classes if self.null_class else None
 
-    def code(self, y: Int[AnyArray, " batch"]) -> Float[Array, "batch code"]:
+    def code(self, y: Integer[AnyArray, " batch"]) -> Float[Array, "batch code"]:
         """The label code ``(B, K)`` of labels ``y (B,)`` (concrete labels are checked)."""
         check_labels(y, self.num_labels, name="y")
         if self.embedding is not None:
@@ -166,7 +166,7 @@ class ConditionalVAE(nnx.Module):
             raise ValueError(f"`y` must have shape ({batch},) to match the batch, got {y.shape}.")
 
     def encode(
-        self, x: Float[AnyArray, "batch *image"], y: Int[AnyArray, " y_batch"]
+        self, x: Float[AnyArray, "batch *image"], y: Integer[AnyArray, " y_batch"]
     ) -> tuple[Float[Array, "batch latent"], Float[Array, "batch latent"]]:
         """Posterior parameters ``(mean, logvar)`` of q(z|x, y)."""
         self._check_batch(x.shape[0], y)
@@ -178,13 +178,13 @@ class ConditionalVAE(nnx.Module):
             raise ValueError(f"`x` must have shape (batch, H, W, C), got {tuple(x.shape)}.")
         return self.encoder(broadcast_label_channels(x, code))
 
-    def decode(self, z: Float[AnyArray, "batch latent"], y: Int[AnyArray, " y_batch"]) -> Array:
+    def decode(self, z: Float[AnyArray, "batch latent"], y: Integer[AnyArray, " y_batch"]) -> Array:
         """Decoder output of p(x|z, y) (logits for Bernoulli data)."""
         self._check_batch(z.shape[0], y)
         return self.decoder(concat_label(z, self.code(y)))
 
     def __call__(
-        self, x: Float[AnyArray, "batch *image"], y: Int[AnyArray, " y_batch"], *,
+        self, x: Float[AnyArray, "batch *image"], y: Integer[AnyArray, " y_batch"], *,
         key: PRNGKeyArray,
     ) -> VAEOutput:
         mean, logvar = self.encode(x, y)
@@ -192,7 +192,7 @@ class ConditionalVAE(nnx.Module):
         return VAEOutput(recon=self.decode(z, y), mean=mean, logvar=logvar, z=z)
 
     def generate(
-        self, key: PRNGKeyArray, labels: Int[AnyArray, " batch"], *,
+        self, key: PRNGKeyArray, labels: Integer[AnyArray, " batch"], *,
         guidance_scale: float | int | None = None,
     ) -> Array:
         """Decodes one prior draw z ~ N(0, I) per label: decoder outputs ``(B, *image)``.

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 
 from flax import nnx
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, Integer, PRNGKeyArray
 
 from vaekit._checks import check_int
 from vaekit._types import AnyArray
@@ -39,10 +39,10 @@ class ConditionalVQVAE(nnx.Module):
         self.decoder = decoder
         self.num_classes = check_int(num_classes, "num_classes")
 
-    def _with_label(self, h: AnyArray, y: Int[AnyArray, " y_batch"]) -> Array:
+    def _with_label(self, h: AnyArray, y: Integer[AnyArray, " y_batch"]) -> Array:
         return broadcast_label_channels(h, one_hot(y, self.num_classes))
 
-    def encode(self, x: AnyArray, y: Int[AnyArray, " y_batch"]) -> Array:
+    def encode(self, x: AnyArray, y: Integer[AnyArray, " y_batch"]) -> Array:
         """Encoder output ``z_e`` given the labels."""
         return self.encoder(self._with_label(x, y))
 
@@ -50,15 +50,17 @@ class ConditionalVQVAE(nnx.Module):
         """The quantizer's output for ``z_e`` (by default in eval mode: no codebook update)."""
         return self.quantizer(z_e, key=key, train=train)
 
-    def decode(self, z_q: AnyArray, y: Int[AnyArray, " y_batch"]) -> Array:
+    def decode(self, z_q: AnyArray, y: Integer[AnyArray, " y_batch"]) -> Array:
         """Decoder output for quantized latents ``z_q`` of class ``y``."""
         return self.decoder(self._with_label(z_q, y))
 
-    def decode_indices(self, indices: Int[AnyArray, "..."], y: Int[AnyArray, " y_batch"]) -> Array:
+    def decode_indices(
+        self, indices: Integer[AnyArray, "..."], y: Integer[AnyArray, " y_batch"]
+    ) -> Array:
         """Decoder output for a grid of code indices of class ``y``."""
         return self.decode(self.quantizer.lookup(indices), y)
 
-    def __call__(self, x: AnyArray, y: Int[AnyArray, " y_batch"], *, key: PRNGKeyArray,
+    def __call__(self, x: AnyArray, y: Integer[AnyArray, " y_batch"], *, key: PRNGKeyArray,
                  train: bool = True) -> VQVAEOutput:
         z_e = self.encode(x, y)
         q = self.quantizer(z_e, key=key, train=train)

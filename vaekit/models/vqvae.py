@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from flax import nnx
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, Integer, PRNGKeyArray
 
 from vaekit._types import AnyArray
 
@@ -67,7 +67,7 @@ class VQVAE(nnx.Module):
         """Decoder output (logits for Bernoulli data) for quantized latents ``z_q``."""
         return self.decoder(z_q)
 
-    def decode_indices(self, indices: Int[AnyArray, "..."]) -> Array:
+    def decode_indices(self, indices: Integer[AnyArray, "..."]) -> Array:
         """Decoder output for code indices (``quantizer.lookup`` then :meth:`decode`)."""
         return self.decode(self.quantizer.lookup(indices))
 

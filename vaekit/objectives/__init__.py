@@ -2,7 +2,7 @@
 
 from vaekit.objectives.beta_vae import beta_vae
 from vaekit.objectives.capacity import capacity_penalty, capacity_term, capacity_vae
-from vaekit.objectives.compose import Term, compose
+from vaekit.objectives.compose import ComposedObjective, Term, compose
 from vaekit.objectives.dip import DIP_KINDS, dip_covariance, dip_regularizer, dip_vae
 from vaekit.objectives.factor_vae import (
     DISCRIMINATOR_ADAM,
@@ -38,6 +38,7 @@ from vaekit.objectives.terms import kl_term, reconstruction_term
 from vaekit.objectives.vq import quantized_autoencoder, quantizer_loss_term, vq_vae
 
 __all__ = [
+    "ComposedObjective",
     "DIP_KINDS",
     "DISCRIMINATOR_ADAM",
     "KERNELS",

@@ -29,13 +29,45 @@ def _split(spec: Term | tuple[Term, Weight], name: str) -> tuple[Term, optax.Sch
     return spec, as_schedule(1.0, f"{name} weight")
 
 
+class ComposedObjective:
+    """An immutable objective ``(out, batch, step) -> (loss, metrics)`` built by :func:`compose`.
+
+    Its hyperparameters are fixed when it is built (numbers) or are schedules of the step, so
+    that the compiled step and the objective can never disagree: setting any attribute raises
+    ``AttributeError`` instead of being silently ignored by an already compiled step.
+    """
+
+    __slots__ = ("__weakref__", "_fn", "terms")
+
+    def __init__(self, fn: Objective, terms: tuple[str, ...]):
+        object.__setattr__(self, "_fn", fn)
+        object.__setattr__(self, "terms", terms)
+
+    def __call__(self, out: Any, batch: Batch, step: Any) -> tuple[Float[Array, ""], Metrics]:
+        return self._fn(out, batch, step)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"vaekit objectives are immutable: cannot set `{name}`. A compiled step would keep "
+            "the old value. Pass a schedule of the step for a weight that changes during "
+            "training (e.g. beta_vae(beta=optax.linear_schedule(0.0, 4.0, 10_000))), or build "
+            "a new objective and a new make_train_step (the TrainState carries over)."
+        )
+
+    def __delattr__(self, name: str) -> None:
+        self.__setattr__(name, None)
+
+    def __repr__(self) -> str:
+        return f"ComposedObjective(terms={self.terms})"
+
+
 def compose(
     terms: Mapping[str, Term | tuple[Term, Weight]],
     *,
     monitor_kl: bool = True,
     active_threshold: float | int = 0.01,
     weight_metrics: Mapping[str, str | None] | None = None,
-) -> Objective:
+) -> ComposedObjective:
     """Builds ``objective(out, batch, step)`` with ``loss = Σ_name weight_name(step) · term_name``.
 
     Each term is a pure function ``term(out, batch, step)`` returning a batch-reduced scalar
@@ -47,6 +79,9 @@ def compose(
     ``mean``/``logvar``, KL-collapse monitoring (``kl_dim_{i}``, ``active_dims``).
     ``weight_metrics`` renames a term's weight metric (``{"kl_loss": "beta"}``) or, mapped to
     ``None``, leaves out a weight that is a fixed 1 by construction.
+
+    The result is an immutable :class:`ComposedObjective`: its weights are fixed when it is
+    built (numbers) or follow a schedule; setting an attribute raises ``AttributeError``.
 
     Example:
       >>> import optax, vaekit
@@ -86,4 +121,4 @@ def compose(
             metrics.update(kl_monitoring_metrics(kl_per_dim, active_threshold))
         return loss, metrics
 
-    return objective
+    return ComposedObjective(objective, tuple(parts))

@@ -12,7 +12,7 @@ from jaxtyping import Array, Float
 from vaekit._checks import check_number, check_same_shape
 from vaekit._types import AnyArray, Batch, Likelihood, Metrics, Objective
 from vaekit.objectives._precision import at_least_float32
-from vaekit.objectives.compose import compose
+from vaekit.objectives.compose import ComposedObjective, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.terms import kl_term, reconstruction_term
 
@@ -206,4 +206,4 @@ def dip_vae(
         )
         return loss, metrics
 
-    return objective
+    return ComposedObjective(objective, composed.terms)

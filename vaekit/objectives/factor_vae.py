@@ -30,7 +30,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from vaekit._checks import check_number
 from vaekit._types import AnyArray, Batch, Likelihood, Metrics, Objective
-from vaekit.objectives.compose import compose
+from vaekit.objectives.compose import ComposedObjective, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.terms import kl_term, reconstruction_term
 from vaekit.schedules import as_schedule
@@ -193,7 +193,7 @@ def factor_vae(
         metrics["vae_loss"] = loss - metrics["disc_loss"]
         return loss, metrics
 
-    return objective
+    return ComposedObjective(objective, base.terms)
 
 
 def submodule_labels(params, labels: Mapping[str, str] | None = None) -> object:

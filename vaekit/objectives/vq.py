@@ -6,7 +6,7 @@ import optax
 from jaxtyping import Array, Float
 
 from vaekit._types import Batch, Likelihood, Metrics, Objective
-from vaekit.objectives.compose import compose
+from vaekit.objectives.compose import ComposedObjective, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.terms import reconstruction_term
 from vaekit.schedules import as_schedule
@@ -62,7 +62,7 @@ def quantized_autoencoder(
             metrics[name] = value
         return loss, metrics
 
-    return objective
+    return ComposedObjective(objective, base.terms)
 
 
 def vq_vae(

@@ -16,6 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from vaekit._checks import is_numeric
+
 __all__ = [
     "DEFAULT_DPI",
     "PathLike",
@@ -112,7 +114,7 @@ def as_image_batch(images: npt.ArrayLike, name: str, batch_ndim: int) -> np.ndar
         (2, 4, 4)
     """
     arr = np.asarray(images)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+    if not is_numeric(arr.dtype):
         raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     arr = arr.astype(np.float32, copy=False)
     gray_ndim = batch_ndim + 2

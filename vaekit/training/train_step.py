@@ -102,7 +102,7 @@ def make_train_step(
         report ``skipped = 1``; otherwise such a step is applied and shows in the metrics.
       grad_norm: also report ``grad_norm``, the global gradient norm before the update.
         Opt-in because it is a full extra pass over the gradients that XLA:CPU does not fuse
-        into the step: on a 2-core CPU it costs 10–15 % of a batch-32 to batch-128 step of a
+        into the step: on a 2-core CPU it costs 13–24 % of a batch-32 to batch-128 step of a
         1.1 M-parameter MLP VAE (``benchmarks/RESULTS.md``); ``vaekit train`` turns it on.
       compiler_options: XLA options for compiling the step's programs, passed to
         ``jax.jit``; e.g. ``{"xla_backend_optimization_level": 1}`` cuts the XLA compile
