@@ -8,8 +8,9 @@ import numpy as np
 
 
 def is_numeric(dtype: np.dtype) -> bool:
-    """Integer or floating, ml_dtypes' bfloat16/float8 included (``np.issubdtype`` says no)."""
-    return dtype != np.bool_ and bool(jnp.issubdtype(dtype, jnp.number))
+    """Integer, floating or complex, ml_dtypes' bfloat16/float8 included (``np.issubdtype``
+    says no to those); ``bool`` is not a number."""
+    return bool(jnp.issubdtype(dtype, jnp.number))
 
 
 def check_number(value: object, name: str, *, minimum: float | None = None,
