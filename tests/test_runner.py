@@ -174,6 +174,9 @@ def test_cli_train_resume_sample_reconstruct(tmp_path, capsys):
                 "reconstructions.png", "latent_traversal.png", "prior_samples.png",
                 "loss_curves.png"}
     assert expected <= {p.name for p in run.iterdir()}
+    wrote = " ".join(capsys.readouterr().out.split())  # the summary line lists every file
+    listed = {p.name + ("/" if p.is_dir() else "") for p in run.iterdir()}
+    assert all(name in wrote for name in listed), (listed, wrote)
     assert main(["sample", str(run), "--num", "8"]) == 0
     assert main(["reconstruct", str(run), "--checkpoint", "last"]) == 0
     assert (run / "sample_best.png").exists() and (run / "reconstruct_last.png").exists()

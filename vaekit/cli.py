@@ -221,8 +221,7 @@ def _train(args, console) -> None:
     best = summary["best_val_loss"]
     best_text = f"best {best:.2f} at step {summary['best_step']}" if best is not None else "no best"
     console.print(f"done: step {summary['step']}, validation loss {final:.2f} ({best_text})")
-    files = ["config.toml", "metrics.jsonl", "summary.json", "checkpoints/"]
-    files += [Path(p).name for p in summary.get("files", {}).values()]
+    files = sorted(p.name + ("/" if p.is_dir() else "") for p in Path(out).iterdir())
     console.print(f"wrote {out}/: " + ", ".join(files))
 
 
