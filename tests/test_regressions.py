@@ -217,13 +217,14 @@ NON_DEFAULT = {
     "model": {
         "latent_dim": 3, "hidden": [12], "channels": [4], "activation": "tanh",
         "vq_channels": [6], "num_res_blocks": 0, "num_codes": 5, "code_dim": 3, "ema": False,
-        "dead_code_threshold": 0.5, "fsq_levels": [3, 4, 5],
+        "dead_code_threshold": 0.5, "fsq_levels": [3, 4, 5], "discriminator_hidden": [7],
     },
     "objective": {
         "likelihood": "sum_of_squares", "beta": 2.5, "beta_schedule": "cosine",
         "beta_start": 0.5, "beta_steps": 20, "gamma": 7.0, "c_max": 3.0, "capacity_steps": 30,
         "free_bits": 0.25, "tc_alpha": 0.5, "tc_beta": 3.0, "tc_gamma": 2.0, "mmd_alpha": 0.25,
         "mmd_lambda": 50.0, "dip_kind": "i", "dip_lambda_od": 3.0, "commitment_cost": 0.4,
+        "factor_gamma": 12.0,
     },
 }
 IMAGE_SHAPE = (8, 8, 1)
@@ -278,6 +279,8 @@ def _expected_weights(kind: str, metrics, out) -> dict[str, float]:
                 "dip_diagonal": float(np.sum((np.diag(cov) - 1.0) ** 2))}
     if kind == "vq-vae":
         return {"commitment_loss_weight": 0.4, "codebook_loss_weight": 1.0}
+    if kind == "factor-vae":
+        return {"gamma": 12.0}
     return {}
 
 
@@ -314,6 +317,10 @@ def test_config_values_reach_the_model_and_the_objective(kind):
     assert np.isfinite(float(loss))
 
     assert out.recon.shape == (6, *IMAGE_SHAPE)
+    if kind == "factor-vae":  # the VAE inside, and its discriminator on the latent codes
+        assert out.tc_logits.shape == out.disc_logits_permuted.shape == (6, 2)
+        assert [(h.in_features, h.out_features) for h in model.discriminator.hidden] == [(3, 7)]
+        model = model.vae
     assert model.encoder.activation is jax.nn.tanh
     if kind in ("vq-vae", "fsq-vae"):
         assert out.z_e.shape == (6, 4, 4, 3)  # one vq_channels stage: 8x8 -> 4x4, code_dim 3

@@ -18,6 +18,7 @@ MODEL_KINDS = (
     "beta-tcvae",
     "info-vae",
     "dip-vae",
+    "factor-vae",
     "vq-vae",
     "fsq-vae",
     "cvae",
@@ -51,6 +52,8 @@ class ModelConfig:
     ema: bool = True
     dead_code_threshold: float = 1e-3
     fsq_levels: tuple[int, ...] = (8, 5, 5, 5)
+    # factor-vae: the total-correlation discriminator's hidden widths (the paper: 6 x 1000).
+    discriminator_hidden: tuple[int, ...] = (1000, 1000, 1000, 1000, 1000, 1000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +77,7 @@ class ObjectiveConfig:
     dip_kind: str = "ii"
     dip_lambda_od: float = 10.0
     commitment_cost: float = 0.25
+    factor_gamma: float = 35.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,13 +261,15 @@ def validate(config: RunConfig) -> None:
     _check(m.code_dim >= 1, "model.code_dim", "must be >= 1", m.code_dim)
     _check(m.dead_code_threshold >= 0, "model.dead_code_threshold", "must be >= 0",
            m.dead_code_threshold)
+    _check(all(h > 0 for h in m.discriminator_hidden), "model.discriminator_hidden",
+           "must be positive widths", m.discriminator_hidden)
     _check(len(m.fsq_levels) > 0 and min(m.fsq_levels) >= 2, "model.fsq_levels",
            "must be levels >= 2", m.fsq_levels)
     _choice(o.likelihood, LIKELIHOODS, "objective.likelihood")
     _choice(o.beta_schedule, SCHEDULE_NAMES, "objective.beta_schedule")
     _choice(o.dip_kind, ("i", "ii"), "objective.dip_kind")
     for key in ("beta", "beta_start", "gamma", "c_max", "free_bits", "tc_alpha", "tc_beta",
-                "tc_gamma", "mmd_lambda", "dip_lambda_od", "commitment_cost"):
+                "tc_gamma", "mmd_lambda", "dip_lambda_od", "commitment_cost", "factor_gamma"):
         value = getattr(o, key)
         _check(value >= 0 and value != float("inf"), f"objective.{key}", "must be >= 0 and finite",
                value)

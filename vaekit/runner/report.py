@@ -20,7 +20,8 @@ from vaekit.plots import (
 
 CURVE_KEYS = ("loss", "reconstruction_loss", "kl_loss", "beta", "capacity_loss",
               "current_capacity", "active_dims", "codebook_loss", "commitment_loss",
-              "perplexity", "codebook_usage", "grad_norm")
+              "perplexity", "codebook_usage", "total_correlation", "disc_accuracy",
+              "grad_norm")
 
 
 def read_rows(path: Path, max_step: int | None = None) -> list[dict]:

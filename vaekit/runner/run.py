@@ -15,7 +15,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import optax
 
 from vaekit.models import conditional_forward
 from vaekit.runner.checkpoint import Checkpoints
@@ -23,7 +22,7 @@ from vaekit.runner.config import ConfigError, RunConfig
 from vaekit.runner.datasets import RunData, load_data
 from vaekit.runner.evaluate import evaluate_trained
 from vaekit.runner.report import read_rows, write_plots, write_rows
-from vaekit.runner.zoo import build_model, build_objective
+from vaekit.runner.zoo import build_model, build_objective, build_optimizer
 from vaekit.training import (
     TrainState,
     TrainStep,
@@ -60,7 +59,7 @@ def build_run(config: RunConfig) -> RunParts:
     model = build_model(config.model, data.image_shape, t.seed, data.num_classes)
     objective = build_objective(config, len(data.train_images))
     forward = conditional_forward if config.model.kind == "cvae" else default_forward
-    train = make_train_step(objective, optax.adam(t.lr), forward=forward,
+    train = make_train_step(objective, build_optimizer(config), forward=forward,
                             skip_nonfinite=t.on_nonfinite == "skip", grad_norm=t.grad_norm)
     return RunParts(config, data, train, train.init(model, jax.random.key(t.seed)))
 
