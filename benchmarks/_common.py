@@ -210,6 +210,39 @@ def add_common_args(parser, *, rounds: int = 7, seconds: float = 1.0) -> None:
     parser.add_argument("--write", action="store_true", help=f"update {RESULTS.name}")
 
 
+def per_call_runner(step: Callable, state, batches: list, unpack: Callable = lambda b: b):
+    """A ``run(n) -> n`` that calls ``step(state, unpack(batch))`` ``n`` times (batches cycled),
+    blocks on the result and keeps the state for the next call (donated states stay valid)."""
+    box = [state]
+
+    def run(n: int) -> int:
+        state = box[0]
+        for i in range(n):
+            state, out = step(state, unpack(batches[i % len(batches)]))
+        block((state, out))
+        box[0] = state
+        return n
+
+    return run
+
+
+def scan_runner(multi_step: Callable, state, stacked, k: int):
+    """A ``run(n) -> steps`` that calls ``multi_step(state, stacked)`` (``k`` steps a call)
+    ``max(1, round(n / k))`` times, blocks, and keeps the state."""
+    box = [state]
+
+    def run(n: int) -> int:
+        state = box[0]
+        calls = max(1, round(n / k))
+        for _ in range(calls):
+            state, out = multi_step(state, stacked)
+        block((state, out))
+        box[0] = state
+        return calls * k
+
+    return run
+
+
 def device_batches(batch: int, count: int, seed: int = 0) -> list[dict[str, jax.Array]]:
     """``count`` different device-resident batches (a step cycles through them)."""
     data = binary_images(batch * count, seed)

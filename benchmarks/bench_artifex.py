@@ -77,16 +77,9 @@ def variants(batch: int):
     data = {"x": device_images}
     for suffix, kwargs in (("", {}), (", grad_norm=True", {"grad_norm": True})):
         train = vaekit.make_train_step(vaekit.beta_vae(beta=BETA), optax.adam(1e-3), **kwargs)
-        box = {"step": train.init(C.mlp_vae(), jax.random.key(0)),
-               "fit": train.init(C.mlp_vae(), jax.random.key(0))}
-
-        def vaekit_step(n, train=train, box=box):
-            state = box["step"]
-            for i in range(n):
-                state, metrics = train.step(state, vaekit_batches[i % 8])
-            C.block((state, metrics))
-            box["step"] = state
-            return n
+        box = {"fit": train.init(C.mlp_vae(), jax.random.key(0))}
+        vaekit_step = C.per_call_runner(
+            train.step, train.init(C.mlp_vae(), jax.random.key(0)), vaekit_batches)
 
         def vaekit_fit(n, train=train, box=box):
             epochs = max(1, round(n / EPOCH_BATCHES))

@@ -41,12 +41,11 @@ def main() -> None:
     flops_model = C.STEP_FLOPS_PER_SAMPLE * batch
 
     train = vaekit.make_train_step(vaekit.beta_vae(beta=4.0), optax.adam(1e-3))
-    box = {"step": train.init(C.mlp_vae(), jax.random.key(0)),
-           "scan": train.init(C.mlp_vae(), jax.random.key(0))}
-    flops_xla = C.xla_flops(train.step.lower(box["step"], batches[0]).compile())
+    state = train.init(C.mlp_vae(), jax.random.key(0))
+    flops_xla = C.xla_flops(train.step.lower(state, batches[0]).compile())
     hand_init, hand_step, _ = make_hand_step()
-    box["hand"] = hand_init(jax.random.key(0))
-    flops_xla_hand = C.xla_flops(hand_step.lower(box["hand"], batches[0]["x"]).compile())
+    hand_state = hand_init(jax.random.key(0))
+    flops_xla_hand = C.xla_flops(hand_step.lower(hand_state, batches[0]["x"]).compile())
 
     a = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
     b = jax.random.normal(jax.random.key(2), (n, n), jnp.float32)
@@ -54,30 +53,10 @@ def main() -> None:
     w = jax.random.normal(jax.random.key(4), (C.IN, C.H1), jnp.float32)
     matmul = jax.jit(lambda a, b: a @ b)
 
-    def step(k):
-        state = box["step"]
-        for i in range(k):
-            state, metrics = train.step(state, batches[i % 4])
-        C.block((state, metrics))
-        box["step"] = state
-        return k
-
-    def scan(k):
-        state = box["scan"]
-        calls = max(1, round(k / SCAN))
-        for _ in range(calls):
-            state, metrics = train.multi_step(state, stacked)
-        C.block((state, metrics))
-        box["scan"] = state
-        return calls * SCAN
-
-    def hand(k):
-        state = box["hand"]
-        for i in range(k):
-            state, loss = hand_step(state, batches[i % 4]["x"])
-        C.block((state, loss))
-        box["hand"] = state
-        return k
+    step = C.per_call_runner(train.step, state, batches)
+    scan = C.scan_runner(train.multi_step, train.init(C.mlp_vae(), jax.random.key(0)), stacked,
+                         SCAN)
+    hand = C.per_call_runner(hand_step, hand_state, batches, lambda b: b["x"])
 
     def big(k):
         for _ in range(k):

@@ -62,28 +62,10 @@ def variants(batch: int):
     runs = {}
     for name, (objective, model) in MODELS.items():
         train = vaekit.make_train_step(objective(), optax.adam(1e-3))
-        box = {"scan": train.init(model(), jax.random.key(0)),
-               "step": train.init(model(), jax.random.key(0))}
-
-        def scan(n, train=train, box=box):
-            state = box["scan"]
-            calls = max(1, round(n / SCAN))
-            for _ in range(calls):
-                state, metrics = train.multi_step(state, stacked)
-            C.block((state, metrics))
-            box["scan"] = state
-            return calls * SCAN
-
-        def per_call(n, train=train, box=box):
-            state = box["step"]
-            for i in range(n):
-                state, metrics = train.step(state, batches[i % 8])
-            C.block((state, metrics))
-            box["step"] = state
-            return n
-
-        runs[(name, "scan")] = scan
-        runs[(name, "step")] = per_call
+        runs[(name, "scan")] = C.scan_runner(
+            train.multi_step, train.init(model(), jax.random.key(0)), stacked, SCAN)
+        runs[(name, "step")] = C.per_call_runner(
+            train.step, train.init(model(), jax.random.key(0)), batches)
     for run in runs.values():
         run(SCAN)
     return runs

@@ -35,25 +35,11 @@ def variants(batch: int):
     stacked = {"x": jax.numpy.stack([batches[i % 8]["x"] for i in range(SCAN)])}
     images = {"x": C.binary_images(max(DATASET, 8 * batch), seed=1)}
     device_images = device_resident(images)
-    box = {name: train.init(C.mlp_vae(), jax.random.key(0))
-           for name in ("step", "scan", "fit_host", "fit_device")}
-
-    def one_call_per_step(n):
-        state = box["step"]
-        for i in range(n):
-            state, metrics = train.step(state, batches[i % 8])
-        C.block((state, metrics))
-        box["step"] = state
-        return n
-
-    def scan(n):
-        state = box["scan"]
-        calls = max(1, round(n / SCAN))
-        for _ in range(calls):
-            state, metrics = train.multi_step(state, stacked)
-        C.block((state, metrics))
-        box["scan"] = state
-        return calls * SCAN
+    box = {name: train.init(C.mlp_vae(), jax.random.key(0)) for name in ("fit_host", "fit_device")}
+    one_call_per_step = C.per_call_runner(train.step, train.init(C.mlp_vae(), jax.random.key(0)),
+                                          batches)
+    scan = C.scan_runner(train.multi_step, train.init(C.mlp_vae(), jax.random.key(0)), stacked,
+                         SCAN)
 
     def fitting(name, data, device_data):
         def run(n):

@@ -76,26 +76,12 @@ def variants(batch: int, compile_seconds: dict):
     train = vaekit.make_train_step(vaekit.beta_vae(beta=BETA), optax.adam(1e-3))
     normed = vaekit.make_train_step(vaekit.beta_vae(beta=BETA), optax.adam(1e-3),
                                   grad_norm=True)
-    box = {"step": train.init(C.mlp_vae(), jax.random.key(0)),
-           "scan": train.init(C.mlp_vae(), jax.random.key(0)),
-           "normed": normed.init(C.mlp_vae(), jax.random.key(0))}
-
-    def vaekit_step(n, train=train, key="step"):
-        state = box[key]
-        for i in range(n):
-            state, metrics = train.step(state, batches[i % 8])
-        C.block((state, metrics))
-        box[key] = state
-        return n
-
-    def vaekit_scan(n):
-        state = box["scan"]
-        calls = max(1, round(n / SCAN))
-        for _ in range(calls):
-            state, metrics = train.multi_step(state, stacked)
-        C.block((state, metrics))
-        box["scan"] = state
-        return calls * SCAN
+    vaekit_step = C.per_call_runner(train.step, train.init(C.mlp_vae(), jax.random.key(0)),
+                                    batches)
+    vaekit_scan = C.scan_runner(train.multi_step, train.init(C.mlp_vae(), jax.random.key(0)),
+                                stacked, SCAN)
+    normed_step = C.per_call_runner(normed.step, normed.init(C.mlp_vae(), jax.random.key(0)),
+                                    batches)
 
     def torch_runner(compiled: bool):
         torch.manual_seed(0)
@@ -117,8 +103,7 @@ def variants(batch: int, compile_seconds: dict):
         return run
 
     runs = {"vaekit, one call per step": vaekit_step, f"vaekit, scan of {SCAN}": vaekit_scan,
-            "vaekit, one call per step, grad_norm=True":
-                lambda n: vaekit_step(n, normed, "normed"),
+            "vaekit, one call per step, grad_norm=True": normed_step,
             "torch eager": torch_runner(False), "torch.compile": torch_runner(True)}
     for run in runs.values():
         run(2 * SCAN)  # warm up (torch.compile: also its later recompilations, if any)

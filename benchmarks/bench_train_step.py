@@ -23,35 +23,6 @@ import vaekit
 SCAN = 50
 
 
-def _per_call(step, state, batches, unpack):
-    box = [state]
-
-    def run(n):
-        state = box[0]
-        for i in range(n):
-            state, out = step(state, unpack(batches[i % len(batches)]))
-        C.block((state, out))
-        box[0] = state
-        return n
-
-    return run
-
-
-def _scanned(multi_step, state, stacked):
-    box = [state]
-
-    def run(n):
-        state = box[0]
-        calls = max(1, round(n / SCAN))
-        for _ in range(calls):
-            state, out = multi_step(state, stacked)
-        C.block((state, out))
-        box[0] = state
-        return calls * SCAN
-
-    return run
-
-
 def variants(batch: int):
     """Per-call and scanned runs of vaekit (default, grad_norm=True) and the hand step."""
     batches = C.device_batches(batch, 8)
@@ -61,14 +32,14 @@ def variants(batch: int):
         train = vaekit.make_train_step(vaekit.beta_vae(beta=4.0), optax.adam(1e-3), **kwargs)
         state = train.init(C.mlp_vae(), jax.random.key(0))
         memory[name] = C.xla_memory(train.step.lower(state, batches[0]).compile())
-        runs[name] = _per_call(train.step, state, batches, lambda b: b)
-        runs[f"{name} scan"] = _scanned(train.multi_step,
-                                        train.init(C.mlp_vae(), jax.random.key(0)), stacked)
+        runs[name] = C.per_call_runner(train.step, state, batches)
+        runs[f"{name} scan"] = C.scan_runner(
+            train.multi_step, train.init(C.mlp_vae(), jax.random.key(0)), stacked, SCAN)
     hand_init, hand_step, hand_multi = make_hand_step(beta=4.0, lr=1e-3)
     state = hand_init(jax.random.key(0))
     memory["hand"] = C.xla_memory(hand_step.lower(state, batches[0]["x"]).compile())
-    runs["hand"] = _per_call(hand_step, state, batches, lambda b: b["x"])
-    runs["hand scan"] = _scanned(hand_multi, hand_init(jax.random.key(0)), stacked["x"])
+    runs["hand"] = C.per_call_runner(hand_step, state, batches, lambda b: b["x"])
+    runs["hand scan"] = C.scan_runner(hand_multi, hand_init(jax.random.key(0)), stacked["x"], SCAN)
     for run in runs.values():
         run(SCAN)  # compile and warm up
     return runs, memory
