@@ -7,7 +7,7 @@ from vaekit._checks import check_int, check_number
 from vaekit.evaluation._arrays import as_matrix, check_same_width, codes_and_factors
 from vaekit.evaluation._sklearn import import_sklearn
 from vaekit.evaluation.ground_truth import GroundTruthData
-from vaekit.evaluation.sampling import RepresentationFn, sample_codes_and_factors
+from vaekit.evaluation.sampling import RepresentationFn, sample_train_test
 
 PREDICTORS = ("gbt", "lasso")
 """Predictors for the importance matrix: gradient-boosted trees (library default) or lasso."""
@@ -266,12 +266,8 @@ def compute_dci(
       >>> scores["disentanglement"] > 0.9
       True
     """
-    num_train = check_int(num_train, "num_train")
-    num_test = check_int(num_test, "num_test")
-    rng = np.random.default_rng(seed)
-    codes, factors = sample_codes_and_factors(representation_fn, data, num_train, rng, batch_size)
-    codes_test, factors_test = sample_codes_and_factors(
-        representation_fn, data, num_test, rng, batch_size
+    codes, factors, codes_test, factors_test = sample_train_test(
+        representation_fn, data, num_train, num_test, seed, batch_size
     )
     return dci(
         codes, factors, codes_test, factors_test, predictor,

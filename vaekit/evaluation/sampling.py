@@ -103,6 +103,26 @@ def sample_codes_and_factors(
     return concatenate_codes(codes), np.concatenate(factors)
 
 
+def sample_train_test(
+    representation_fn: RepresentationFn,
+    data: GroundTruthData | None,
+    num_train: int,
+    num_test: int,
+    seed: int,
+    batch_size: int = 16,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(codes, factors, codes_test, factors_test)``: a training set, then a test set, drawn
+    from one ``np.random.default_rng(seed)`` (disentanglement_lib's order for SAP and DCI)."""
+    num_train = check_int(num_train, "num_train")
+    num_test = check_int(num_test, "num_test")
+    rng = np.random.default_rng(seed)
+    codes, factors = sample_codes_and_factors(representation_fn, data, num_train, rng, batch_size)
+    codes_test, factors_test = sample_codes_and_factors(
+        representation_fn, data, num_test, rng, batch_size
+    )
+    return codes, factors, codes_test, factors_test
+
+
 def sample_observations(
     data: GroundTruthData, num: int, rng: np.random.Generator
 ) -> np.ndarray:

@@ -3,11 +3,10 @@
 import numpy as np
 import numpy.typing as npt
 
-from vaekit._checks import check_int
 from vaekit.evaluation._arrays import check_same_width, codes_and_factors
 from vaekit.evaluation._sklearn import import_sklearn
 from vaekit.evaluation.ground_truth import GroundTruthData
-from vaekit.evaluation.sampling import RepresentationFn, sample_codes_and_factors
+from vaekit.evaluation.sampling import RepresentationFn, sample_train_test
 
 
 def sap_score_matrix(
@@ -137,11 +136,7 @@ def compute_sap(
       >>> score["SAP_score"] > 0.4
       True
     """
-    num_train = check_int(num_train, "num_train")
-    num_test = check_int(num_test, "num_test")
-    rng = np.random.default_rng(seed)
-    codes, factors = sample_codes_and_factors(representation_fn, data, num_train, rng, batch_size)
-    codes_test, factors_test = sample_codes_and_factors(
-        representation_fn, data, num_test, rng, batch_size
+    codes, factors, codes_test, factors_test = sample_train_test(
+        representation_fn, data, num_train, num_test, seed, batch_size
     )
     return sap(codes, factors, codes_test, factors_test, continuous_factors)
