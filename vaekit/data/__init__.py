@@ -1,4 +1,4 @@
-"""Data sets for vaekit (pure numpy).
+"""Data sets for vaekit, and the batch transforms that run inside the compiled step.
 
 ``dsprites``: procedural dSprites (Matthey et al. 2017), 64x64 binary sprites rendered from a
 5-factor grid (shape, scale, orientation, pos_x, pos_y).
@@ -26,8 +26,12 @@ from vaekit.data.dsprites import (
     render,
     sample_factors,
 )
+from vaekit.data.transforms import chain, dynamic_binarize, uint8_to_float
 
 __all__ = [
+    "chain",
+    "dynamic_binarize",
+    "uint8_to_float",
     "DIGITS_IMAGE_SHAPE",
     "DIGITS_NUM_CLASSES",
     "DIGITS_SIZE",
