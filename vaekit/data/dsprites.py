@@ -33,7 +33,11 @@ Geometry (image coordinates: row index grows downwards, column index grows to th
 
 Rendering is vectorised numpy: an implicit inside-test is evaluated on the pixel centres of a
 small window around each sprite, for a whole chunk of images at once, and scattered into the
-output. It is deterministic and uses no randomness.
+output. It is deterministic and uses no randomness. The geometry is computed in float32 with
+a fixed order of operations from precomputed float32 tables (sprite centres, inverse radii,
+cos / sin of the 40 orientations), written once against an array module (numpy or
+``jax.numpy``): :mod:`vaekit.data.dsprites_device` evaluates the same code with JAX inside a
+compiled program and produces bit-for-bit the same images on the CPU backend.
 
 Example:
     >>> from vaekit.data.dsprites import make_dsprites, render
@@ -65,6 +69,7 @@ __all__ = [
     "make_dsprites",
     "render",
     "sample_factors",
+    "split_indices",
 ]
 
 FACTOR_NAMES: tuple[str, ...] = ("shape", "scale", "orientation", "pos_x", "pos_y")
@@ -214,22 +219,111 @@ def sample_factors(rng: np.random.Generator, n: int) -> np.ndarray:
     return index_to_factors(rng.integers(0, NUM_COMBINATIONS, size=n, dtype=np.int64))
 
 
-def _inside_square(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+# ----------------------------------------------------------------------------- geometry
+#
+# One implementation of the sprite geometry, shared by the host renderer below and the JAX
+# renderer of vaekit.data.dsprites_device (``xp`` is numpy or jax.numpy). Everything is
+# float32 with an explicit order of operations: float32 tables computed once in float64 numpy
+# and rounded, explicit products instead of ``**``, only IEEE-exact operations (+, -, *, abs,
+# max, comparisons; no division, no transcendental functions at render time).
+#
+# XLA:CPU is not strict IEEE by default: LLVM contracts a product feeding an add or subtract
+# into one fused multiply-add (one rounding instead of two), and XLA's algebraic simplifier
+# re-associates products with constants (e.g. (1.25 u) * (1.25 u) -> (u * u) * 1.5625).
+# ``_fence`` marks every product that feeds an add, a subtract or another product with a
+# constant: with numpy it is the identity; with JAX it is ``where(p != p, -p, p)``, equal to
+# ``p`` for every input (NaN included) but opaque to both rewrites, so each product is
+# rounded on its own exactly as numpy rounds it (tests/test_dsprites_device.py checks this).
+
+
+def _fence(xp, p):
+    """``p``, with its rounding kept: a no-op for numpy, an opaque identity for JAX."""
+    if xp is np:
+        return p
+    return xp.where(p != p, -p, p)
+
+
+def _float32_tables() -> dict[str, np.ndarray]:
+    _, scales, orientations, positions_x, positions_y = factor_values()
+    assert np.array_equal(positions_x, positions_y)
+    centre = (MARGIN + positions_x * (IMAGE_SIZE - 2.0 * MARGIN)).astype(np.float32)
+    # Multiples of 90 degrees get an exact 0 / +-1 (float64 cos(pi/2) is 6e-17, not 0).
+    cos, sin = np.cos(orientations), np.sin(orientations)
+    cos, sin = (np.where(np.abs(t) < 1e-12, 0.0, t).astype(np.float32) for t in (cos, sin))
+    return {
+        # Sprite centre in pixels, per position index (the same along both axes).
+        "centre": centre,
+        # First row / column of the per-sprite render window, per position index.
+        "window_start": np.clip(
+            np.floor(centre).astype(np.int64) - _WINDOW // 2, 0, IMAGE_SIZE - _WINDOW
+        ),
+        # 1 / (scale * SPRITE_RADIUS), per scale index.
+        "inv_radius": (1.0 / (scales * SPRITE_RADIUS)).astype(np.float32),
+        "cos": cos,
+        "sin": sin,
+        # Pixel-centre coordinate of every row / column.
+        "pixel_centre": (np.arange(IMAGE_SIZE) + 0.5).astype(np.float32),
+    }
+
+
+_TABLES = _float32_tables()
+_ONE = np.float32(1.0)
+_SQUARE_HALF_SIDE = np.float32(np.sqrt(0.5))  # corners on the unit circle
+_ELLIPSE_SCALE_V = np.float32(1.0 / _ELLIPSE_MINOR)  # 2: exact
+_HEART_SCALE = np.float32(_HEART_EXTENT)
+_HEART_SHIFT = np.float32(_HEART_OFFSET)
+
+
+def _sprite_params(xp, factors):
+    """Per-image float32 geometry ``(centre_col, centre_row, inv_radius, cos, sin)``, each
+    ``(m,)``, gathered from the float32 tables for ``(m, 5)`` in-range factor indices."""
+    table = {name: xp.asarray(_TABLES[name]) for name in ("centre", "inv_radius", "cos", "sin")}
+    return (
+        table["centre"][factors[:, 3]],
+        table["centre"][factors[:, 4]],
+        table["inv_radius"][factors[:, 1]],
+        table["cos"][factors[:, 2]],
+        table["sin"][factors[:, 2]],
+    )
+
+
+def _sprite_uv(xp, centre_col, centre_row, inv_radius, cos, sin, pixel_row, pixel_col):
+    """Sprite-frame coordinates ``(u, v)`` of pixel centres, float32.
+
+    The per-image parameters are ``(m, 1, 1)``, ``pixel_row`` is ``(m, H, 1)`` and
+    ``pixel_col`` ``(m, 1, W)`` (pixel-centre coordinates), so every product is taken on the
+    ``(m, 1, W)`` / ``(m, H, 1)`` vectors and only the final sums are ``(m, H, W)``.
+    ``(dx, dy)`` is the pixel centre's offset from the sprite centre in units of the sprite
+    radius, "up" (towards row 0) positive; the pixel grid is rotated by ``-theta``, i.e. the
+    sprite by ``+theta`` (counter-clockwise as displayed).
+    """
+    dx = _fence(xp, (pixel_col - centre_col) * inv_radius)  # (m, 1, W)
+    dy = _fence(xp, (centre_row - pixel_row) * inv_radius)  # (m, H, 1)
+    u = _fence(xp, cos * dx) + _fence(xp, sin * dy)
+    v = _fence(xp, cos * dy) - _fence(xp, sin * dx)
+    return u, v
+
+
+def _inside_square(xp, u, v):
     # Corners on the unit circle: half side 1/sqrt(2).
-    return np.maximum(np.abs(u), np.abs(v)) <= np.sqrt(0.5)
+    return xp.maximum(xp.abs(u), xp.abs(v)) <= _SQUARE_HALF_SIDE
 
 
-def _inside_ellipse(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    # Major axis along u (radius 1), minor axis along v.
-    return u * u + (v / _ELLIPSE_MINOR) ** 2 <= 1.0
+def _inside_ellipse(xp, u, v):
+    # Major axis along u (radius 1), minor axis along v: u^2 + (v / minor)^2 <= 1.
+    w = v * _ELLIPSE_SCALE_V  # exact (times 2)
+    return _fence(xp, u * u) + _fence(xp, w * w) <= _ONE
 
 
-def _inside_heart(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    # (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0, lobes towards +v, fitted into the unit disc.
-    x = _HEART_EXTENT * u
-    y = _HEART_EXTENT * v + _HEART_OFFSET
-    x2 = x * x
-    return (x2 + y * y - 1.0) ** 3 - x2 * y**3 <= 0.0
+def _inside_heart(xp, u, v):
+    # (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0, lobes towards +v, fitted into the unit disc; compared
+    # as (x^2 + y^2 - 1)^3 <= x^2 y^3 (the same for IEEE floats, and no rounded difference).
+    x = _fence(xp, _HEART_SCALE * u)
+    y = _fence(xp, _HEART_SCALE * v) + _HEART_SHIFT
+    x2 = _fence(xp, x * x)
+    y2 = _fence(xp, y * y)
+    s = x2 + y2 - _ONE
+    return s * s * s <= x2 * (y2 * y)
 
 
 _INSIDE = (_inside_square, _inside_ellipse, _inside_heart)
@@ -237,33 +331,23 @@ _INSIDE = (_inside_square, _inside_ellipse, _inside_heart)
 
 def _render_chunk(factors: np.ndarray, out: np.ndarray) -> None:
     """Render ``(m, 5)`` validated factors into ``out`` of shape ``(m, 64, 64)`` (zeroed)."""
-    _, scales, orientations, positions_x, positions_y = factor_values()
-    span = IMAGE_SIZE - 2.0 * MARGIN
-    centre_col = MARGIN + positions_x[factors[:, 3]] * span  # (m,)
-    centre_row = MARGIN + positions_y[factors[:, 4]] * span  # (m,)
-    radius = scales[factors[:, 1]] * SPRITE_RADIUS  # (m,)
-    theta = orientations[factors[:, 2]]  # (m,)
-
+    centre_col, centre_row, inv_radius, cos, sin = (
+        p[:, None, None] for p in _sprite_params(np, factors)
+    )
     offsets = np.arange(_WINDOW)
-    top = np.clip(np.floor(centre_row).astype(np.int64) - _WINDOW // 2, 0, IMAGE_SIZE - _WINDOW)
-    left = np.clip(np.floor(centre_col).astype(np.int64) - _WINDOW // 2, 0, IMAGE_SIZE - _WINDOW)
-    rows = top[:, None] + offsets  # (m, W)
-    cols = left[:, None] + offsets  # (m, W)
-
-    # Pixel-centre offsets from the sprite centre; "up" is towards row 0.
-    dx = (cols + 0.5 - centre_col[:, None])[:, None, :] / radius[:, None, None]  # (m, 1, W)
-    dy = (centre_row[:, None] - rows - 0.5)[:, :, None] / radius[:, None, None]  # (m, W, 1)
-    cos = np.cos(theta)[:, None, None]
-    sin = np.sin(theta)[:, None, None]
-    # Rotate the pixel grid by -theta, i.e. the sprite by +theta (counter-clockwise).
-    u = cos * dx + sin * dy  # (m, W, W)
-    v = cos * dy - sin * dx
+    rows = _TABLES["window_start"][factors[:, 4]][:, None] + offsets  # (m, W)
+    cols = _TABLES["window_start"][factors[:, 3]][:, None] + offsets  # (m, W)
+    pixel = _TABLES["pixel_centre"]
+    u, v = _sprite_uv(
+        np, centre_col, centre_row, inv_radius, cos, sin, pixel[rows][:, :, None],
+        pixel[cols][:, None, :],
+    )  # (m, W, W) each
 
     inside = np.zeros(u.shape, dtype=bool)
     for shape_index, inside_fn in enumerate(_INSIDE):
         select = factors[:, 0] == shape_index
         if select.any():
-            inside[select] = inside_fn(u[select], v[select])
+            inside[select] = inside_fn(np, u[select], v[select])
 
     batch = np.arange(len(factors))[:, None, None]
     out[batch, rows[:, :, None], cols[:, None, :]] = inside
@@ -319,6 +403,39 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
+def split_indices(num_train: int, num_val: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The flat grid indices of :func:`make_dsprites`'s split, without rendering anything.
+
+    ``num_train + num_val`` distinct indices drawn with
+    ``np.random.default_rng(seed).choice(NUM_COMBINATIONS, size, replace=False)``: the first
+    ``num_train`` train, the rest validation. Feed them to the device renderer
+    (``{"index": train_index}`` with ``make_train_step(preprocess=render_dsprites_batch)``)
+    to train on exactly the images ``make_dsprites`` would render, with no host image array.
+
+    Returns:
+        ``(train_index (num_train,), val_index (num_val,))``, int32.
+
+    Raises:
+        ValueError: as :func:`make_dsprites`.
+
+    Example:
+        >>> train, val = split_indices(4, 2, seed=0)
+        >>> train.shape, val.shape, len(set(train) | set(val))
+        ((4,), (2,), 6)
+    """
+    _check_int("num_train", num_train, minimum=1)
+    _check_int("num_val", num_val, minimum=0)
+    total = int(num_train) + int(num_val)
+    if total > NUM_COMBINATIONS:
+        raise ValueError(
+            f"num_train + num_val must be <= NUM_COMBINATIONS = {NUM_COMBINATIONS}, "
+            f"got num_train={num_train}, num_val={num_val}"
+        )
+    indices = np.random.default_rng(seed).choice(NUM_COMBINATIONS, size=total, replace=False)
+    indices = indices.astype(np.int32)
+    return indices[:num_train], indices[num_train:]
+
+
 def make_dsprites(
     num_train: int, num_val: int = 0, seed: int = 0, dtype: npt.DTypeLike = np.float32
 ) -> DSpritesSplit:
@@ -346,18 +463,8 @@ def make_dsprites(
         >>> split.train_images.shape, split.val_images.shape
         ((100, 64, 64, 1), (10, 64, 64, 1))
     """
-    _check_int("num_train", num_train, minimum=1)
-    _check_int("num_val", num_val, minimum=0)
-    total = int(num_train) + int(num_val)
-    if total > NUM_COMBINATIONS:
-        raise ValueError(
-            f"num_train + num_val must be <= NUM_COMBINATIONS = {NUM_COMBINATIONS}, "
-            f"got num_train={num_train}, num_val={num_val}"
-        )
-    rng = np.random.default_rng(seed)
-    indices = rng.choice(NUM_COMBINATIONS, size=total, replace=False)
-    factors = index_to_factors(indices)
-    train_factors, val_factors = factors[:num_train], factors[num_train:]
+    train_index, val_index = split_indices(num_train, num_val, seed)
+    train_factors, val_factors = index_to_factors(train_index), index_to_factors(val_index)
     return DSpritesSplit(
         train_images=render(train_factors, dtype=dtype),
         train_factors=train_factors,
