@@ -29,7 +29,7 @@ import vaekit
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 JSON_DIR = HERE / "results"
-DATE = "2026-11-25"
+DATE = time.strftime("%Y-%m-%d")  # the day a benchmark runs (earlier sections keep theirs)
 
 IN, H1, H2, LATENT = 784, 512, 256, 10
 # Forward matmul multiply-adds per sample: encoder 784·512 + 512·256 + 256·20, decoder

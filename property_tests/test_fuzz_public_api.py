@@ -2,8 +2,8 @@
 
 Every public function and class of ``vaekit`` and of the ``__all__`` of ``vaekit.objectives``,
 ``.quantizers``, ``.conditioning``, ``.schedules``, ``.evaluation``, ``.plots`` and ``.data``
-(165 distinct objects) is either in ``CASES``, the table of how to call it with array inputs
-(119 covered), or in ``SKIPPED`` with a reason (46: records, constructors and helpers without
+(180 distinct objects) is either in ``CASES``, the table of how to call it with array inputs
+(125 covered), or in ``SKIPPED`` with a reason (55: records, constructors and helpers without
 array inputs, and the sampling/training drivers whose array cores are covered);
 ``test_every_public_name_is_covered_or_skipped`` keeps the two complete and these counts true.
 
@@ -1111,6 +1111,44 @@ def _render(d):
     return lambda: render(rows, dtype=d.pick((np.float32, np.uint8)))
 
 
+@case("vaekit.data.render_device")
+def _render_device(d):
+    rows = factor_rows(d)
+    return lambda: vaekit.data.render_device(jnp.asarray(rows))
+
+
+@case("vaekit.data.index_to_factors_device")
+def _index_to_factors_device(d):
+    indices = d.ints((d.pick((1, 3)),), vaekit.data.NUM_COMBINATIONS, dtype=np.int32)
+    return lambda: vaekit.data.index_to_factors_device(jnp.asarray(indices))
+
+
+@case("vaekit.data.render_indices_device")
+def _render_indices_device(d):
+    indices = d.ints((d.pick((1, 3)),), vaekit.data.NUM_COMBINATIONS, dtype=np.int32)
+    return lambda: vaekit.data.render_indices_device(jnp.asarray(indices))
+
+
+@case("vaekit.data.render_dsprites_batch")
+def _render_dsprites_batch(d):
+    indices = d.ints((d.pick((1, 3)),), vaekit.data.NUM_COMBINATIONS, dtype=np.int32)
+    return lambda: vaekit.data.render_dsprites_batch({"index": jnp.asarray(indices)}, None)
+
+
+@case("vaekit.data.uint8_to_float")
+def _uint8_to_float(d):
+    shape = (d.pick((1, 3)), 4)
+    x = d.ints(shape, 256, dtype=np.uint8) if d.chance(2) else d.floats(shape, "unit")
+    return lambda: vaekit.data.uint8_to_float({"x": x})
+
+
+@case("vaekit.data.dynamic_binarize")
+def _dynamic_binarize(d):
+    shape = (d.pick((1, 3)), 4)
+    x = d.ints(shape, 256, dtype=np.uint8) if d.chance(2) else d.floats(shape, "unit")
+    return lambda: vaekit.data.dynamic_binarize({"x": x}, jax.random.key(0))
+
+
 # ---------------------------------------------------------------------------------------------
 # Plots (rendered with matplotlib: fewer examples)
 
@@ -1225,6 +1263,16 @@ SKIPPED: dict[str, str] = {
     "vaekit.data.make_dsprites": _NO_ARRAYS,
     "vaekit.data.factor_values": _NO_ARRAYS,
     "vaekit.data.sample_factors": _NO_ARRAYS,
+    "vaekit.data.split_indices": _NO_ARRAYS + " (sizes and a seed; tests/test_runner_data.py)",
+    "vaekit.data.cache_dir": _NO_ARRAYS + " (a path; tests/test_data_sources.py)",
+    "vaekit.data.load_dataset": "reads files (fetched from a server): tests/test_data_sources.py "
+                                "serves every real format over loopback, corrupt ones too",
+    "vaekit.data.write_arrays": "writes files: tests/test_stream.py round-trips and damages them",
+    "vaekit.data.open_arrays": "reads files: tests/test_stream.py round-trips and damages them",
+    "vaekit.data.chain": "composes functions (no arrays); tests/test_preprocess.py",
+    "vaekit.data.ImageDataset": _RECORD,
+    "vaekit.data.DatasetError": "an exception type",
+    "vaekit.data.ArrayStoreError": "an exception type",
     "vaekit.evaluation.DSpritesData": "a ground-truth data source built from no arrays; its "
                                       "renderer is fuzzed as vaekit.data.render",
     "vaekit.evaluation.GroundTruthData": "a Protocol (interface), nothing to call",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vaekit.reproduce.registry import REPRODUCTIONS
-from vaekit.runner.config import ARCHITECTURES, DATASETS, MODEL_KINDS, ON_NONFINITE
+from vaekit.runner.config import ARCHITECTURES, BINARIZE, DATASETS, MODEL_KINDS, ON_NONFINITE
 from vaekit.schedules import SCHEDULE_NAMES
 
 
@@ -87,8 +87,16 @@ TRAIN_FLAGS = {
     "--c-max": ("objective", "c_max", {"type": _float(0.0, False), "help": "capacity C_max"}),
     "--capacity-steps": ("objective", "capacity_steps", {"type": _int(1)}),
     "--data": ("data", "name", {"choices": DATASETS}),
-    "--data-path": ("data", "path", {"help": ".npz with `images` (and optional `labels`)"}),
-    "--num-train": ("data", "num_train", {"type": _int(1)}),
+    "--data-path": ("data", "path", {"help": ".npz with `images` (and optional `labels`), "
+                                             "or the folder of --data image-folder"}),
+    "--data-dir": ("data", "dir", {"help": "data cache directory (default $VAEKIT_DATA_DIR "
+                                           "or the platform cache)"}),
+    "--offline": ("data", "offline", {
+        "action": "store_const", "const": True,
+        "help": "data.offline: use only the data cache, never the network"}),
+    "--binarize": ("data", "binarize", {"choices": BINARIZE,
+                                        "help": "dynamic: redraw binary pixels every step"}),
+    "--num-train": ("data", "num_train", {"type": _int(0), "help": "0: all (default)"}),
     "--num-val": ("data", "num_val", {"type": _int(1)}),
 }
 

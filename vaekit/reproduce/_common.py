@@ -7,7 +7,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from vaekit.data import IMAGE_SHAPE
+from vaekit.data import IMAGE_SHAPE, index_to_factors, render, split_indices
 from vaekit.models import VAE, MLPDecoder, MLPEncoder
 from vaekit.plots._render import new_figure, render_figure
 from vaekit.training import TrainState, TrainStep, batch_indices, train_chunks
@@ -63,6 +63,21 @@ def train_history(
     history = {name: np.concatenate(values) for name, values in rows.items()}
     history["step"] = np.arange(1, len(next(iter(history.values()))) + 1, dtype=np.float64)
     return state, history
+
+
+def dsprites_on_device(
+    num_train: int, num_val: int, seed: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """``make_dsprites``'s split as ``({"index": train}, {"index": val}, val images)``.
+
+    The training set stays grid indices, rendered inside the compiled step
+    (``make_train_step(preprocess=vaekit.data.render_dsprites_batch)``, the same images bit
+    for bit), so even the whole 737,280-image grid never becomes a host array; the
+    ``(num_val, 64, 64, 1)`` float32 validation images are also rendered on the host (for
+    encoders and plots outside the step).
+    """
+    train_index, val_index = split_indices(num_train, num_val, seed)
+    return {"index": train_index}, {"index": val_index}, render(index_to_factors(val_index))
 
 
 def mlp_vae(latent_dim: int, hidden: Sequence[int], seed: int,

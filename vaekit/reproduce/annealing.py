@@ -17,12 +17,13 @@ import jax
 import optax
 from flax import nnx
 
-from vaekit.data import make_dsprites
+from vaekit.data import render_dsprites_batch
 from vaekit.evaluation import encode_dataset, latent_statistics
 from vaekit.models import VAE
 from vaekit.models.cnn import CNNDecoder, CNNEncoder
 from vaekit.objectives import beta_vae
 from vaekit.reproduce._common import (
+    dsprites_on_device,
     grouped_bars_figure,
     mlp_vae,
     small_multiples_figure,
@@ -103,16 +104,18 @@ def run(config: dict, seeds, out: Path) -> tuple[list[dict[str, float]], list[st
     window = max(1, min(50, config["steps"] // 10))
     elbo_eval = make_train_step(beta_vae(1.0), optax.identity())
     for i, seed in enumerate(seeds):
-        data = make_dsprites(config["num_train"], config["num_val"], seed=seed)
+        train_data, val_data, val_images = dsprites_on_device(config["num_train"],
+                                                              config["num_val"], seed)
         row: dict[str, float] = {}
         for name, schedule in schedules(config).items():
-            train = make_train_step(beta_vae(schedule), optax.adam(config["lr"]))
+            train = make_train_step(beta_vae(schedule), optax.adam(config["lr"]),
+                                    preprocess=render_dsprites_batch)
             state = train.init(_model(config, seed), jax.random.key(seed))
             state, history = train_history(
-                train, state, {"x": data.train_images}, num_steps=config["steps"],
+                train, state, train_data, num_steps=config["steps"],
                 batch_size=config["batch_size"], seed=seed, fused=fused)
-            val = evaluate_dataset(elbo_eval, state, {"x": data.val_images}, 256)
-            stats = latent_statistics(*encode_dataset(state.model(), data.val_images))
+            val = evaluate_dataset(elbo_eval, state, {"x": val_images}, 256)
+            stats = latent_statistics(*encode_dataset(state.model(), val_images))
             row[f"{name}.val_negative_elbo"] = val["reconstruction_loss"] + val["kl_loss"]
             row[f"{name}.val_reconstruction_loss"] = val["reconstruction_loss"]
             row[f"{name}.val_kl"] = val["kl_loss"]

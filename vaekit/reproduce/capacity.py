@@ -15,13 +15,13 @@ import numpy as np
 import optax
 from flax import nnx
 
-from vaekit.data import NUM_COMBINATIONS, make_dsprites
+from vaekit.data import NUM_COMBINATIONS, render_dsprites_batch
 from vaekit.evaluation import encode_dataset, latent_statistics
 from vaekit.models import VAE
 from vaekit.models.cnn import CNNDecoder, CNNEncoder
 from vaekit.objectives import capacity_vae
 from vaekit.plots import overlay_figure, reconstruction_figure
-from vaekit.reproduce._common import mlp_vae, train_history, window_means
+from vaekit.reproduce._common import dsprites_on_device, mlp_vae, train_history, window_means
 from vaekit.training import evaluate_dataset, make_train_step
 
 NAME = "capacity"
@@ -56,7 +56,7 @@ NOTES = {
     "full": ["full: the convolutional encoder/decoder of Burgess et al. (vaekit.CNNEncoder), C "
              "ramps 0→25 over 100,000 steps (disentanglement_lib's annealed_vae "
              "iteration_threshold), 300,000 steps, all but 10,000 of the 737,280 procedural "
-             "dSprites for training (needs about 12 GB of host memory)"],
+             "dSprites for training (rendered in the step from grid indices)"],
 }
 
 
@@ -76,20 +76,22 @@ def run(config: dict, seeds, out: Path) -> tuple[list[dict[str, float]], list[st
     per_seed, plots = [], []
     fused = not (config["architecture"] == "cnn" and jax.default_backend() == "cpu")
     for i, seed in enumerate(seeds):
-        data = make_dsprites(config["num_train"], config["num_val"], seed=seed)
+        train_data, val_data, val_images = dsprites_on_device(config["num_train"],
+                                                              config["num_val"], seed)
         objective = capacity_vae(config["gamma"], config["c_max"], config["capacity_steps"])
-        train = make_train_step(objective, optax.adam(config["lr"]))
+        train = make_train_step(objective, optax.adam(config["lr"]),
+                                preprocess=render_dsprites_batch)
         state = train.init(_model(config, seed), jax.random.key(seed))
         state, history = train_history(
-            train, state, {"x": data.train_images}, num_steps=config["steps"],
+            train, state, train_data, num_steps=config["steps"],
             batch_size=config["batch_size"], seed=seed, fused=fused)
         steps, kl = history["step"], history["kl_loss"]
         capacity = history["current_capacity"]
         after = steps > config["capacity_steps"]
         gap = kl[after] - capacity[after]
         window = min(WINDOW, max(1, int(after.sum())))
-        val = evaluate_dataset(train, state, {"x": data.val_images}, 256)
-        stats = latent_statistics(*encode_dataset(state.model(), data.val_images))
+        val = evaluate_dataset(train, state, val_data, 256)
+        stats = latent_statistics(*encode_dataset(state.model(), val_images))
         per_seed.append({
             "mean_abs_kl_minus_c_after_ramp": float(np.mean(np.abs(gap))),
             "max_abs_kl_minus_c_after_ramp": float(np.max(np.abs(gap))),
@@ -106,7 +108,7 @@ def run(config: dict, seeds, out: Path) -> tuple[list[dict[str, float]], list[st
                 {"KL (batch mean)": kl, "C(step)": capacity}, steps, out / "kl_vs_capacity.png",
                 ylabel="nats", title=f"capacity β-VAE, γ={config['gamma']:g}, C: 0→"
                                      f"{config['c_max']:g} over {config['capacity_steps']} steps")
-            x = data.val_images[:8]
+            x = val_images[:8]
             model = state.model()
             recon = jax.nn.sigmoid(model.decode(model.encode(jnp.asarray(x))[0]))
             reconstruction_figure(x, np.asarray(recon), out / "reconstructions.png",

@@ -1,6 +1,7 @@
 """Orbax checkpoints of a :class:`vaekit.TrainState`: the last ``k`` and the best by validation."""
 
 import contextlib
+import json
 import logging
 from pathlib import Path
 
@@ -18,6 +19,7 @@ class CheckpointError(ValueError):
 
 
 _DETAIL_CHARS = 200
+_ITEMS = ("default", "stream")
 
 
 def _one_line(err: BaseException) -> str:
@@ -55,18 +57,28 @@ class Checkpoints:
     def __init__(self, run_dir: str | Path, keep: int = 2):
         root = Path(run_dir).resolve() / "checkpoints"
         with _quiet_orbax():  # a damaged step's metadata is reported by `restore` instead
+            # Two named items per step: the train state ("default", the single-item layout of
+            # earlier checkpoints) and, for streamed data, the input stream's state ("stream"),
+            # written in the same atomic step.
             self.last = ocp.CheckpointManager(
-                root / "last", options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+                root / "last", item_names=_ITEMS,
+                options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
             )
             self.best = ocp.CheckpointManager(
-                root / "best", options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+                root / "best", item_names=_ITEMS,
+                options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
             )
 
-    def save(self, state: TrainState, *, best: bool = False) -> None:
+    def save(self, state: TrainState, *, best: bool = False,
+             stream_state: bytes | None = None) -> None:
+        """Saves ``state`` (and the JSON ``stream_state`` of a streamed input, if given)."""
         step = int(state.step)
         manager = self.best if best else self.last
         if step not in manager.all_steps():
-            manager.save(step, args=ocp.args.StandardSave(_tree(state)))
+            items = {"default": ocp.args.StandardSave(_tree(state))}
+            if stream_state is not None:
+                items["stream"] = ocp.args.JsonSave(json.loads(stream_state))
+            manager.save(step, args=ocp.args.Composite(**items))
             manager.wait_until_finished()
 
     def latest_step(self, which: str = "last") -> int | None:
@@ -89,7 +101,8 @@ class Checkpoints:
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _tree(template))
         try:
             with _quiet_orbax():
-                tree = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+                tree = manager.restore(step, args=ocp.args.Composite(
+                    default=ocp.args.StandardRestore(abstract)))["default"]
         except Exception as err:  # any deserialisation failure (see Raises)
             raise CheckpointError(
                 f"checkpoint {manager.directory}/{step} cannot be restored: it is corrupted, "
@@ -99,6 +112,28 @@ class Checkpoints:
             params=tree["params"], rest=tree["rest"], opt_state=tree["opt_state"],
             step=tree["step"], key=jax.random.wrap_key_data(tree["key"]),
         )
+
+    def restore_stream(self, which: str = "last") -> bytes:
+        """The input stream's state saved with the latest ``which`` checkpoint (JSON bytes).
+
+        Raises:
+          CheckpointError: there is no checkpoint, or it holds no stream state (a run
+            that did not stream cannot be resumed as a streamed one).
+        """
+        manager = getattr(self, which)
+        with _quiet_orbax():
+            step = manager.latest_step()
+        if step is None:
+            raise CheckpointError(f"no `{which}` checkpoint in {manager.directory}")
+        try:
+            with _quiet_orbax():
+                got = manager.restore(step, args=ocp.args.Composite(stream=ocp.args.JsonRestore()))
+        except Exception as err:
+            raise CheckpointError(
+                f"checkpoint {manager.directory}/{step} has no readable input-stream state, so "
+                f"the streamed run cannot resume exactly ({_one_line(err)})"
+            ) from None
+        return json.dumps(got["stream"]).encode()
 
     def close(self) -> None:
         self.last.close()

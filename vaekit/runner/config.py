@@ -25,7 +25,11 @@ MODEL_KINDS = (
 )
 QUANTIZED_KINDS = ("vq-vae", "fsq-vae")
 ARCHITECTURES = ("mlp", "cnn")
-DATASETS = ("dsprites", "digits", "npz")
+# Downloadable sources of vaekit.data.load_dataset (a test checks this list against it).
+SOURCE_DATASETS = ("mnist", "binarized-mnist", "fashion-mnist", "cifar10", "celeba64",
+                   "dsprites-file", "shapes3d", "image-folder")
+DATASETS = ("dsprites", "digits", "npz", "arrays", *SOURCE_DATASETS)
+BINARIZE = ("none", "dynamic")
 LIKELIHOODS = ("bernoulli", "gaussian", "sum_of_squares")
 ON_NONFINITE = ("stop", "skip")
 
@@ -82,16 +86,27 @@ class ObjectiveConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the images come from: procedural dSprites, scikit-learn digits or a ``.npz``.
+    """Where the images come from (see docs/data.md).
 
-    Labels (for ``cvae``): the dSprites shape, the digit class, or the ``.npz`` ``labels``.
-    ``digits`` has 1,797 images: ``num_train + num_val`` must not exceed it.
+    ``name``: ``dsprites`` (procedural, rendered on the device from grid indices), ``digits``
+    (scikit-learn), ``npz`` (``path``), ``arrays`` (a ``vaekit.data.write_arrays`` directory
+    at ``path``, streamed from disk with grain), or a downloadable source of
+    :func:`vaekit.data.load_dataset` (``image-folder`` reads ``path``). ``num_train = 0``
+    trains on every image of the source's training split not held out for validation
+    (the whole 737,280-image grid less ``num_val`` for dSprites). ``dir`` overrides the data
+    cache (else ``$VAEKIT_DATA_DIR``, else the platform cache), ``offline`` uses only the
+    cache, ``binarize = "dynamic"`` redraws binary pixels at every step (binarised MNIST).
+    Labels (for ``cvae``): the dSprites shape, the digit class, the source's class, or the
+    ``.npz`` ``labels``.
     """
 
     name: str = "dsprites"
     path: str = ""
-    num_train: int = 20000
+    num_train: int = 0
     num_val: int = 1000
+    dir: str = ""
+    offline: bool = False
+    binarize: str = "none"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,7 +294,12 @@ def validate(config: RunConfig) -> None:
     _choice(d.name, DATASETS, "data.name")
     _check(d.name != "npz" or bool(d.path), "data.path", "must name a .npz file for data.name "
            "= \"npz\"", d.path)
-    _check(d.num_train > 0, "data.num_train", "must be > 0", d.num_train)
+    _check(d.name != "arrays" or bool(d.path), "data.path", "must name a directory written by "
+           "vaekit.data.write_arrays for data.name = \"arrays\"", d.path)
+    _check(d.name != "image-folder" or bool(d.path), "data.path", "must name a folder of "
+           "images for data.name = \"image-folder\"", d.path)
+    _choice(d.binarize, BINARIZE, "data.binarize")
+    _check(d.num_train >= 0, "data.num_train", "must be >= 0 (0: all)", d.num_train)
     _check(d.num_val > 0, "data.num_val", "must be > 0", d.num_val)
     _check(t.steps > 0, "train.steps", "must be > 0", t.steps)
     _check(t.batch_size > 0, "train.batch_size", "must be > 0", t.batch_size)

@@ -6,11 +6,12 @@ per chunk of training steps and one per validation), ``checkpoints/{last,best}``
 from its last checkpoint continues bit for bit.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jax
@@ -53,14 +54,15 @@ def build_run(config: RunConfig) -> RunParts:
     """Loads the data and builds model, objective, optimiser and the initial state."""
     t = config.train
     data = load_data(config.data, t.seed)
-    if t.batch_size > len(data.train_images):
+    if t.batch_size > data.num_train:
         raise ConfigError(f"`train.batch_size` ({t.batch_size}) must be <= the number of "
-                          f"training images ({len(data.train_images)})")
+                          f"training images ({data.num_train})")
     model = build_model(config.model, data.image_shape, t.seed, data.num_classes)
-    objective = build_objective(config, len(data.train_images))
+    objective = build_objective(config, data.num_train)
     forward = conditional_forward if config.model.kind == "cvae" else default_forward
     train = make_train_step(objective, build_optimizer(config), forward=forward,
-                            skip_nonfinite=t.on_nonfinite == "skip", grad_norm=t.grad_norm)
+                            skip_nonfinite=t.on_nonfinite == "skip", grad_norm=t.grad_norm,
+                            preprocess=data.preprocess)
     return RunParts(config, data, train, train.init(model, jax.random.key(t.seed)))
 
 
@@ -100,6 +102,33 @@ def _chunk_row(step: int, metrics: dict[str, np.ndarray]) -> dict:
     return row
 
 
+def _chunks(parts: RunParts, checkpoints: Checkpoints, start: int) -> Iterator:
+    """``(state, step, metrics, stream_state)`` per chunk; ``stream_state`` is ``None`` unless
+    the data are streamed (then it is checkpointed with the state, for exact resume)."""
+    config, data, train = parts.config, parts.data, parts.train
+    t = config.train
+    if start >= t.steps:
+        return
+    labelled = config.model.kind == "cvae"
+    common = dict(num_steps=t.steps - start, steps_per_call=t.steps_per_call,
+                  periods=(t.eval_every, t.checkpoint_every))
+    if not data.stream:
+        for state, step, metrics in train_chunks(
+                train, parts.state, data.arrays("train", labelled), batch_size=t.batch_size,
+                seed=t.seed, device_data=t.device_data, **common):
+            yield state, step, metrics, None
+        return
+    from vaekit.data.stream import stream_batches, stream_chunks
+
+    saved = checkpoints.restore_stream() if start else None
+    stream = stream_batches(data.arrays("train", labelled), batch_size=t.batch_size,
+                            seed=t.seed, state=saved)
+    try:
+        yield from stream_chunks(train, parts.state, stream, prefetch=2, **common)
+    finally:
+        stream.close()
+
+
 def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
             stop_at: int | None = None) -> dict:
     """Trains ``parts.state`` up to ``train.steps``, logging, validating and checkpointing.
@@ -120,14 +149,9 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
     t0 = time.perf_counter()
     state, step = parts.state, start
     try:
-        with metrics_path.open("a") as log:
-            chunks = train_chunks(
-                train, state, data.arrays("train", labelled),
-                num_steps=max(t.steps - start, 1),
-                batch_size=t.batch_size, seed=t.seed, steps_per_call=t.steps_per_call,
-                periods=(t.eval_every, t.checkpoint_every), device_data=t.device_data,
-            ) if start < t.steps else iter(())
-            for state, step, metrics in chunks:
+        with metrics_path.open("a") as log, contextlib.closing(
+                _chunks(parts, checkpoints, start)) as chunks:
+            for state, step, metrics, stream_state in chunks:
                 bad = _first_nonfinite(step, metrics) if t.on_nonfinite == "stop" else None
                 if bad is not None:
                     last = checkpoints.latest_step()
@@ -146,10 +170,10 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
                     log.write(json.dumps({"split": "val", "step": step, **result}) + "\n")
                     if result["loss"] < best_loss:
                         best_loss, best_step = result["loss"], step
-                        checkpoints.save(state, best=True)
+                        checkpoints.save(state, best=True, stream_state=stream_state)
                 log.flush()
                 if final or (t.checkpoint_every and step % t.checkpoint_every == 0):
-                    checkpoints.save(state)
+                    checkpoints.save(state, stream_state=stream_state)
                 if stop_at is not None and step >= stop_at:
                     break
     finally:

@@ -120,7 +120,7 @@ def make_train_step(
         from the step's key. Storage stays compact and the conversion is fused into the step:
         :func:`vaekit.data.uint8_to_float` for uint8 images,
         :func:`vaekit.data.dynamic_binarize` for the standard dynamically binarised MNIST,
-        :func:`vaekit.data.dsprites_from_index` to render procedural dSprites on the device
+        :func:`vaekit.data.render_dsprites_batch` to render procedural dSprites on the device
         from grid indices, :func:`vaekit.data.chain` to combine them. ``None``: the batch is
         used as given.
 
