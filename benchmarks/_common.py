@@ -184,6 +184,19 @@ def header(title: str, script: str, *, rounds: int, seconds: float, load_before:
     )
 
 
+def ratio_rows(batch: int, rates: dict[str, list[float]], base: str,
+               ratios: dict[str, dict]) -> list[str]:
+    """Table rows ``| batch | variant | steps/s | ratio to base |``, printed as they are made;
+    each variant's paired ratio to ``rates[base]`` is stored in ``ratios``."""
+    rows = []
+    for name, values in rates.items():
+        ratios[name] = paired_ratio(values, rates[base])
+        rows.append(f"| {batch} | {name} | {fmt_rate(summary(values))} | "
+                    f"{fmt_ratio(ratios[name])} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 def write_section(name: str, text: str, path: Path = RESULTS) -> None:
     """Replaces the section between ``<!-- name:begin -->`` and ``<!-- name:end -->``."""
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"

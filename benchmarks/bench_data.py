@@ -217,14 +217,8 @@ def main() -> None:
     for batch in args.batch:
         runs, via = train_variants(batch)
         rates = C.interleaved(runs, rounds=args.rounds, seconds=args.round_seconds)
-        base = rates["host render + multi_step"]
         raw[batch] = {"rates": rates, "ratios": {}, "device_render_via": via}
-        for name, values in rates.items():
-            ratio = C.paired_ratio(values, base)
-            raw[batch]["ratios"][name] = ratio
-            rows.append(f"| {batch} | {name} | {C.fmt_rate(C.summary(values))} | "
-                        f"{C.fmt_ratio(ratio)} |")
-            print(rows[-1], flush=True)
+        rows += C.ratio_rows(batch, rates, "host render + multi_step", raw[batch]["ratios"])
 
     text = (
         C.header("dSprites rendered on the device", "bench_data.py", rounds=args.rounds,

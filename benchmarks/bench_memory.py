@@ -17,13 +17,13 @@ import argparse
 import gc
 import time
 
+import _common as C
 import jax
 import numpy as np
 import optax
 from flax import nnx
 
 import vaekit
-from benchmarks import _common as C
 from vaekit.data import NUM_COMBINATIONS, uint8_to_float
 from vaekit.training import device_resident
 

@@ -69,14 +69,8 @@ def main() -> None:
     for batch in args.batch:
         runs = variants(batch)
         rates = C.interleaved(runs, rounds=args.rounds, seconds=args.round_seconds)
-        base = rates["one call per step"]
         raw[batch] = {"rates": rates, "ratios": {}}
-        for name, values in rates.items():
-            ratio = C.paired_ratio(values, base)
-            raw[batch]["ratios"][name] = ratio
-            rows.append(f"| {batch} | {name} | {C.fmt_rate(C.summary(values))} | "
-                        f"{C.fmt_ratio(ratio)} |")
-            print(rows[-1], flush=True)
+        rows += C.ratio_rows(batch, rates, "one call per step", raw[batch]["ratios"])
     text = (
         C.header("Fused multi-step (scan) vs one call per step", "bench_scan.py",
                  rounds=args.rounds, seconds=args.round_seconds, load_before=load_before)

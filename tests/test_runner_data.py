@@ -239,3 +239,20 @@ def test_an_image_folder_trains_through_vaekit_train(tmp_path):
     parts = load_run(tmp_path / "run")
     assert parts.data.num_classes == 2 and parts.data.image_shape == (8, 8, 3)
     assert (tmp_path / "run" / "class_samples.png").exists()
+
+
+def test_a_source_without_the_data_extra_names_the_extra(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pooch(name, *args, **kwargs):
+        if name == "pooch" or name.startswith("pooch."):
+            raise ImportError("No module named 'pooch'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pooch)
+    code = main(["train", "--data", "mnist", "--data-dir", str(tmp_path / "c"), *SMALL,
+                 "--out", str(tmp_path / "run")])
+    assert code == 2 and 'pip install "vaekit[data]"' in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

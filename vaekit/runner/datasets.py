@@ -155,8 +155,9 @@ def _images_and_labels(config: DataConfig) -> tuple[np.ndarray, np.ndarray | Non
     try:
         ds = load_dataset(config.name, split="train", data_dir=config.dir or None,
                           offline=config.offline, path=config.path or None)
-    except ImportError as err:
-        raise ConfigError(str(err)) from None
+    except ImportError as err:  # pooch / h5py / Pillow are the optional `data` extra
+        raise ConfigError(f"data.name = {config.name!r} needs the data extra: pip install "
+                          f"\"vaekit[data]\" ({err})") from None
     except DatasetError as err:
         raise ConfigError(str(err)) from None
     return ds.images, ds.labels, f"data set {config.name!r}"
