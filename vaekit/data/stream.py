@@ -34,7 +34,7 @@ import numpy as np
 
 from vaekit._checks import check_int
 from vaekit.data.array_store import open_arrays
-from vaekit.training.data import prefetch_to_device
+from vaekit.training.data import prefetch_to_device, stack_tree
 from vaekit.training.loop import chunk_length
 from vaekit.training.train_state import TrainState
 from vaekit.training.train_step import TrainStep
@@ -390,10 +390,6 @@ def stream_state_from_json(obj: Mapping[str, Any]) -> StreamState:
     return _dumps(dict(obj))
 
 
-def _stack(group: list[Any]) -> Any:
-    return jax.tree.map(lambda *leaves: np.stack(leaves), *group)
-
-
 def _groups(
     stream: Iterator[Any], step: int, end: int, steps_per_call: int, periods: tuple[int, ...]
 ) -> Iterator[tuple[Any, StreamState]]:
@@ -403,7 +399,7 @@ def _groups(
         group = list(itertools.islice(stream, k))
         if not group:
             return
-        yield _stack(group), stream.get_state()
+        yield stack_tree(group), stream.get_state()
         step += len(group)
         if len(group) < k:
             return

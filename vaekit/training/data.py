@@ -138,6 +138,11 @@ def prefetch_to_device(
     return Prefetcher(batches, size, jax.device_put if put is None else put)
 
 
+def stack_tree(group: list[Any]) -> Any:
+    """The pytrees of ``group`` stacked leaf by leaf on a new leading axis (NumPy, host)."""
+    return jax.tree.map(lambda *leaves: np.stack(leaves), *group)
+
+
 def stack_batches(batches: Iterable[Any], k: int) -> Iterator[Any]:
     """Groups every ``k`` consecutive batches into one, stacked on a new leading axis.
 
@@ -156,7 +161,7 @@ def stack_batches(batches: Iterable[Any], k: int) -> Iterator[Any]:
     for batch in batches:
         group.append(batch)
         if len(group) == k:
-            yield jax.tree.map(lambda *leaves: np.stack(leaves), *group)
+            yield stack_tree(group)
             group = []
     if group:
-        yield jax.tree.map(lambda *leaves: np.stack(leaves), *group)
+        yield stack_tree(group)
