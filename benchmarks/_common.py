@@ -74,6 +74,14 @@ def machine() -> str:
     return f"{device.device_kind} ({device.platform})"
 
 
+def rss_bytes() -> int:
+    """This process's resident set size (``VmRSS`` of /proc/self/status), bytes; 0 if absent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"

@@ -26,7 +26,6 @@ import inspect
 import resource
 import time
 import tracemalloc
-from pathlib import Path
 
 import _common as C
 import jax
@@ -55,13 +54,6 @@ def model(seed: int = 0) -> vaekit.VAE:
     )
 
 
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -78,7 +70,7 @@ def full_pass_memory() -> dict:
         return render_indices_device(indices, dtype=jnp.int32).sum(axis=(1, 2, 3))
 
     pixel_counts(jnp.arange(PASS_CHUNK, dtype=jnp.int32)).block_until_ready()  # compile
-    rss_before, peak_before = rss_bytes(), peak_rss_bytes()
+    rss_before, peak_before = C.rss_bytes(), peak_rss_bytes()
     tracemalloc.start()
     start = time.perf_counter()
     counts = np.empty(NUM_COMBINATIONS, dtype=np.int32)
@@ -99,7 +91,7 @@ def full_pass_memory() -> dict:
         "device_pass_seconds": seconds,
         "device_pass_images_per_s": NUM_COMBINATIONS / seconds,
         "device_pass_tracemalloc_peak": traced_peak,
-        "device_pass_rss_growth": max(0, rss_bytes() - rss_before),
+        "device_pass_rss_growth": max(0, C.rss_bytes() - rss_before),
         "device_pass_peak_rss_growth": peak_rss_bytes() - peak_before,
         "chunk": PASS_CHUNK,
         "device_chunk_image_bytes": PASS_CHUNK * image_bytes,

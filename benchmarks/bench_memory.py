@@ -35,23 +35,15 @@ SHAPES = {
 MIB = 2.0**20
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
 def measure_uint8(shape: tuple[int, ...]) -> dict:
     gc.collect()
-    before = rss_bytes()
+    before = C.rss_bytes()
     host = np.empty(shape, np.uint8)
     host.fill(7)  # touch every page
-    after_host = rss_bytes()
+    after_host = C.rss_bytes()
     device = device_resident({"x": host})["x"]
     device.block_until_ready()
-    after_device = rss_bytes()
+    after_device = C.rss_bytes()
     row = {
         "uint8_host_bytes": int(host.nbytes),
         "uint8_host_rss_delta": after_host - before,
