@@ -25,6 +25,7 @@ from vaekit.data import (
     index_to_factors,
     render,
     render_dsprites_batch,
+    split_indices,
     uint8_to_float,
 )
 from vaekit.runner.config import ConfigError, DataConfig
@@ -126,10 +127,10 @@ def _image_preprocess(config: DataConfig) -> Callable:
 
 
 def procedural_dsprites(config: DataConfig, seed: int) -> RunData:
-    """Disjoint train/validation sets of grid indices; images are rendered in the step."""
+    """Disjoint train/validation sets of grid indices (the split ``make_dsprites`` draws for
+    the same sizes and seed); images are rendered in the step."""
     num_train, num_val = _split_sizes(config, NUM_COMBINATIONS, "procedural dSprites")
-    order = np.random.default_rng(seed).permutation(NUM_COMBINATIONS).astype(np.int32)
-    val_index, train_index = order[:num_val], order[num_val : num_val + num_train]
+    train_index, val_index = split_indices(num_train, num_val, seed)  # make_dsprites' split
     val_factors = index_to_factors(val_index)
     preprocess = render_dsprites_batch
     if config.binarize == "dynamic":  # already binary; kept for a uniform config
