@@ -31,6 +31,11 @@ from vaekit.evaluation.discretize import histogram_discretize
 from vaekit.evaluation.factor_vae import compute_factor_vae, majority_vote_accuracy
 from vaekit.evaluation.ground_truth import DSpritesData, GroundTruthData, IdentityObservationData
 from vaekit.evaluation.latents import encode_dataset, latent_statistics, mean_representation
+from vaekit.evaluation.log_likelihood import (
+    LogLikelihood,
+    importance_log_weights,
+    log_likelihood,
+)
 from vaekit.evaluation.metrics_all import (
     FULL_SIZES,
     NUM_LATENT_SAMPLES,
@@ -73,6 +78,9 @@ __all__ = [
     "evaluate_representation",
     "histogram_discretize",
     "latent_statistics",
+    "LogLikelihood",
+    "importance_log_weights",
+    "log_likelihood",
     "majority_vote_accuracy",
     "mean_representation",
     "mig",
