@@ -2,6 +2,7 @@
 
 from vaekit.objectives.beta_vae import beta_vae
 from vaekit.objectives.capacity import capacity_penalty, capacity_term, capacity_vae
+from vaekit.objectives.code_prior import code_prior_nll
 from vaekit.objectives.compose import ComposedObjective, Term, compose
 from vaekit.objectives.dip import DIP_KINDS, dip_covariance, dip_regularizer, dip_vae
 from vaekit.objectives.factor_vae import (
@@ -15,6 +16,19 @@ from vaekit.objectives.factor_vae import (
     submodule_labels,
 )
 from vaekit.objectives.free_bits import free_bits_kl, free_bits_term, free_bits_vae
+from vaekit.objectives.hierarchical import (
+    gaussian_kl_between,
+    hierarchical_kl_term,
+    hierarchical_vae,
+)
+from vaekit.objectives.iwae import (
+    IWAEObjective,
+    IWAEOutput,
+    effective_sample_size,
+    iwae,
+    iwae_bound,
+    iwae_forward,
+)
 from vaekit.objectives.kl import gaussian_kl, gaussian_kl_per_dim
 from vaekit.objectives.likelihoods import (
     LIKELIHOODS,
@@ -33,11 +47,21 @@ from vaekit.objectives.mmd import (
 )
 from vaekit.objectives.monitoring import kl_monitoring_metrics
 from vaekit.objectives.reductions import batch_mean, sum_event
+from vaekit.objectives.sampled_kl import (
+    SampledVAEOutput,
+    sampled_kl,
+    sampled_kl_term,
+    sampled_kl_vae,
+)
 from vaekit.objectives.tcvae import TCTerms, beta_tcvae, gaussian_log_density, tc_decomposition
 from vaekit.objectives.terms import kl_term, reconstruction_term
 from vaekit.objectives.vq import quantized_autoencoder, quantizer_loss_term, vq_vae
 
 __all__ = [
+    "SampledVAEOutput",
+    "sampled_kl",
+    "sampled_kl_term",
+    "sampled_kl_vae",
     "ComposedObjective",
     "DIP_KINDS",
     "DISCRIMINATOR_ADAM",
@@ -53,6 +77,7 @@ __all__ = [
     "capacity_penalty",
     "capacity_term",
     "capacity_vae",
+    "code_prior_nll",
     "compose",
     "density_ratio_tc",
     "dip_covariance",
@@ -65,10 +90,19 @@ __all__ = [
     "free_bits_term",
     "free_bits_vae",
     "gaussian_kl",
+    "gaussian_kl_between",
     "gaussian_kl_per_dim",
     "gaussian_log_density",
     "gaussian_nll",
+    "hierarchical_kl_term",
+    "hierarchical_vae",
     "info_vae",
+    "IWAEObjective",
+    "IWAEOutput",
+    "effective_sample_size",
+    "iwae",
+    "iwae_bound",
+    "iwae_forward",
     "inverse_multiquadric_kernel",
     "kl_monitoring_metrics",
     "kl_term",
