@@ -18,7 +18,7 @@ from typing import Any
 
 from vaekit.reproduce.results import append_jsonl, make_result, summarize, write_result
 
-REPRODUCTIONS = ("capacity", "disentanglement", "vq", "annealing", "cvae")
+REPRODUCTIONS = ("capacity", "disentanglement", "vq", "annealing", "cvae", "likelihood")
 """Names of the reproductions, one module each under :mod:`vaekit.reproduce`."""
 
 PROFILES = ("smoke", "quick", "full")
