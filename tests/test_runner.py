@@ -19,6 +19,7 @@ TINY = {
     "objective": {"beta_steps": 15},
 }
 TINY_FLAGS = ["--latent-dim", "3", "--hidden", "32", "--num-train", "128", "--num-val", "32",
+              "--prior-steps", "10",
               "--steps", "40", "--batch-size", "16", "--eval-every", "20",
               "--checkpoint-every", "10", "--no-progress"]
 

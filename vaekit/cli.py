@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vaekit.reproduce.registry import REPRODUCTIONS
-from vaekit.runner.config import ARCHITECTURES, BINARIZE, DATASETS, MODEL_KINDS, ON_NONFINITE
+from vaekit.runner.config import (
+    ARCHITECTURES,
+    BINARIZE,
+    DATASETS,
+    MODEL_KINDS,
+    ON_NONFINITE,
+    QUANTIZED_KINDS,
+    SAMPLERS,
+)
 from vaekit.schedules import SCHEDULE_NAMES
 
 
@@ -86,6 +94,16 @@ TRAIN_FLAGS = {
     "--gamma": ("objective", "gamma", {"type": _float(0.0, False), "help": "capacity γ"}),
     "--c-max": ("objective", "c_max", {"type": _float(0.0, False), "help": "capacity C_max"}),
     "--capacity-steps": ("objective", "capacity_steps", {"type": _int(1)}),
+    "--num-samples": ("objective", "num_samples", {"type": _int(1),
+                                                   "help": "iwae: importance samples k"}),
+    "--dreg": ("objective", "dreg", {"action": "store_const", "const": True,
+                                     "help": "iwae: doubly reparameterised gradients"}),
+    "--latent-dims": ("model", "latent_dims", {"type": _sizes,
+                                               "help": "hvae: layer sizes, bottom first"}),
+    "--num-pseudo-inputs": ("model", "num_pseudo_inputs", {"type": _int(1)}),
+    "--num-flows": ("model", "num_flows", {"type": _int(1), "help": "iaf-vae: flow steps"}),
+    "--prior-steps": ("prior", "steps", {"type": _int(0), "help": "quantized models: code "
+                                         "prior steps after training (0: none)"}),
     "--data": ("data", "name", {"choices": DATASETS}),
     "--data-path": ("data", "path", {"help": ".npz with `images` (and optional `labels`), "
                                              "or the folder of --data image-folder"}),
@@ -150,11 +168,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     _add_checkpoint_command(sub, "sample", "decode prior samples from a run's checkpoint", 32)
+    sample = sub.choices["sample"]
+    sample.add_argument("--sampler", choices=SAMPLERS, default="prior",
+                        help="prior: the model's prior (a quantized run's learned code prior); "
+                             "gmm: a Gaussian mixture fitted to the training latents; "
+                             "two-stage: a second VAE on the latents")
+    sample.add_argument("--temperature", type=_float(0.0, False), default=1.0,
+                        help="code prior sampling temperature (0: argmax)")
+    sample.add_argument("--components", type=_int(1), default=10,
+                        help="--sampler gmm: mixture components")
     _add_checkpoint_command(sub, "reconstruct", "reconstruct validation images", 8)
-    p = sub.add_parser("eval", help="latent analysis, disentanglement metrics, codebook usage")
+    p = sub.add_parser("eval", help="latent analysis, disentanglement metrics, codebook usage, "
+                                    "importance-sampled NLL")
     p.add_argument("run_dir", help="a run directory written by `vaekit train`")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--quick", action="store_true", help="MIG and latent statistics only")
+    p.add_argument("--nll-samples", type=_int(0), default=1000,
+                   help="importance samples per validation image for the NLL (0: skip)")
     _add_reproduce(sub)
     return parser
 
@@ -241,14 +271,32 @@ def _from_checkpoint(args, console) -> None:
 
     parts = load_run(args.run_dir, args.checkpoint)
     model = parts.state.model()
-    default = f"{args.command}_{args.checkpoint}.png"
+    sampler = getattr(args, "sampler", "prior")
+    name = args.command if sampler == "prior" else f"{args.command}_{sampler}"
+    default = f"{name}_{args.checkpoint}.png"
     out = Path(args.out) if args.out else Path(args.run_dir) / default
-    if args.command == "sample" and parts.config.model.kind == "cvae":
+    if args.command == "sample" and sampler != "prior":
+        from vaekit.plots import image_grid_figure
+        from vaekit.runner.posthoc import posthoc_images
+
+        images = posthoc_images(parts, model, sampler, jax.random.key(args.seed), args.num,
+                                args.components)
+        image_grid_figure(images, out, title=f"samples of the post-hoc {sampler} sampler")
+    elif args.command == "sample" and parts.config.model.kind == "cvae":
         write_class_samples(model, parts.data.num_classes, jax.random.key(args.seed), out,
                             args.num)
     elif args.command == "sample":
+        from vaekit.runner.posthoc import load_code_prior
+
+        code_prior = None
+        if parts.config.model.kind in QUANTIZED_KINDS:
+            code_prior = load_code_prior(args.run_dir, parts, model)
+            if code_prior is None:
+                console.print("no code prior in this run (prior.steps = 0): decoding uniformly "
+                              "random codes")
         write_samples(model, parts.config.model.latent_dim, jax.random.key(args.seed), out,
-                      args.num, image=parts.data.val_images[0])
+                      args.num, image=parts.data.val_images[0], code_prior=code_prior,
+                      temperature=args.temperature)
     else:
         write_reconstructions(model, parts.data.val_images, out, args.num,
                               labels=parts.data.val_labels)
@@ -258,7 +306,8 @@ def _from_checkpoint(args, console) -> None:
 def _eval(args, console) -> None:
     from vaekit.runner.evaluate import evaluate_run
 
-    report = evaluate_run(args.run_dir, args.checkpoint, quick=args.quick)
+    report = evaluate_run(args.run_dir, args.checkpoint, quick=args.quick,
+                          nll_samples=args.nll_samples)
     for key, value in report.items():
         console.print(f"{key:>40}  {value:.4g}" if isinstance(value, float) else
                       f"{key:>40}  {value}")

@@ -1,7 +1,7 @@
 """Reproductions of published results: ``vaekit reproduce NAME [--smoke|--quick|--full]``.
 
 One module per reproduction (``capacity``, ``disentanglement``, ``vq``, ``annealing``,
-``cvae``), a registry (:func:`run_reproduction`) and the result record
+``cvae``, ``likelihood``), a registry (:func:`run_reproduction`) and the result record
 (:mod:`vaekit.reproduce.results`). Results and plots of the quick profiles are in
 ``docs/reproductions.md``.
 """

@@ -50,12 +50,14 @@ def _tree(state: TrainState) -> dict:
 class Checkpoints:
     """Two orbax managers under ``run_dir/checkpoints``: ``last`` (keeps ``keep``) and ``best``.
 
+    ``subdir`` moves them (``checkpoints/prior`` holds a quantized run's code prior).
+
     Saves are atomic (orbax writes to a temporary directory and renames it), and a save
     finishes before :meth:`save` returns, so a crash never leaves a half-written step behind.
     """
 
-    def __init__(self, run_dir: str | Path, keep: int = 2):
-        root = Path(run_dir).resolve() / "checkpoints"
+    def __init__(self, run_dir: str | Path, keep: int = 2, subdir: str = "checkpoints"):
+        root = Path(run_dir).resolve() / subdir
         with _quiet_orbax():  # a damaged step's metadata is reported by `restore` instead
             # Two named items per step: the train state ("default", the single-item layout of
             # earlier checkpoints) and, for streamed data, the input stream's state ("stream"),

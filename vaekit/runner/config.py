@@ -22,6 +22,10 @@ MODEL_KINDS = (
     "vq-vae",
     "fsq-vae",
     "cvae",
+    "iwae",
+    "vamp-vae",
+    "iaf-vae",
+    "hvae",
 )
 QUANTIZED_KINDS = ("vq-vae", "fsq-vae")
 ARCHITECTURES = ("mlp", "cnn")
@@ -32,6 +36,8 @@ DATASETS = ("dsprites", "digits", "npz", "arrays", *SOURCE_DATASETS)
 BINARIZE = ("none", "dynamic")
 LIKELIHOODS = ("bernoulli", "gaussian", "sum_of_squares")
 ON_NONFINITE = ("stop", "skip")
+# `vaekit sample --sampler`: the model's prior, or a post-hoc sampler fitted to the latents.
+SAMPLERS = ("prior", "gmm", "two-stage")
 
 
 class ConfigError(ValueError):
@@ -58,6 +64,13 @@ class ModelConfig:
     fsq_levels: tuple[int, ...] = (8, 5, 5, 5)
     # factor-vae: the total-correlation discriminator's hidden widths (the paper: 6 x 1000).
     discriminator_hidden: tuple[int, ...] = (1000, 1000, 1000, 1000, 1000, 1000)
+    # vamp-vae: learned pseudo-inputs of the VampPrior (Tomczak & Welling 2018 use 500).
+    num_pseudo_inputs: int = 100
+    # iaf-vae: inverse autoregressive flow steps on the posterior and their MADE widths.
+    num_flows: int = 4
+    flow_hidden: tuple[int, ...] = (64,)
+    # hvae: latent sizes of the stochastic layers, bottom (next to x) to top.
+    latent_dims: tuple[int, ...] = (16, 8, 4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +95,30 @@ class ObjectiveConfig:
     dip_lambda_od: float = 10.0
     commitment_cost: float = 0.25
     factor_gamma: float = 35.0
+    # iwae: importance samples per example; dreg: doubly reparameterised encoder gradients.
+    num_samples: int = 5
+    dreg: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PriorConfig:
+    """The learned prior over a quantized model's codes (``vq-vae``, ``fsq-vae`` only).
+
+    After the autoencoder has trained, a causal transformer (:class:`vaekit.CodePrior`) is fit
+    by ``make_train_step`` to the code grids of up to ``num_images`` training images (encoded
+    once by the frozen autoencoder) for ``steps`` steps, validated on the validation codes, and
+    saved under ``checkpoints/prior``; ``vaekit sample`` then draws codes from it.
+    ``steps = 0`` trains no prior (samples decode uniformly random codes).
+    """
+
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    num_images: int = 20000
+    width: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    dropout: float = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +177,7 @@ class RunConfig:
     objective: ObjectiveConfig = ObjectiveConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
+    prior: PriorConfig = PriorConfig()
 
     def __post_init__(self):
         validate(self)
@@ -280,7 +318,15 @@ def validate(config: RunConfig) -> None:
            "must be positive widths", m.discriminator_hidden)
     _check(len(m.fsq_levels) > 0 and min(m.fsq_levels) >= 2, "model.fsq_levels",
            "must be levels >= 2", m.fsq_levels)
+    _check(m.num_pseudo_inputs >= 1, "model.num_pseudo_inputs", "must be >= 1",
+           m.num_pseudo_inputs)
+    _check(m.num_flows >= 1, "model.num_flows", "must be >= 1", m.num_flows)
+    _check(len(m.flow_hidden) > 0 and min(m.flow_hidden) > 0, "model.flow_hidden",
+           "must be sizes > 0", m.flow_hidden)
+    _check(len(m.latent_dims) > 0 and min(m.latent_dims) > 0, "model.latent_dims",
+           "must be sizes > 0", m.latent_dims)
     _choice(o.likelihood, LIKELIHOODS, "objective.likelihood")
+    _check(o.num_samples >= 1, "objective.num_samples", "must be >= 1", o.num_samples)
     _choice(o.beta_schedule, SCHEDULE_NAMES, "objective.beta_schedule")
     _choice(o.dip_kind, ("i", "ii"), "objective.dip_kind")
     for key in ("beta", "beta_start", "gamma", "c_max", "free_bits", "tc_alpha", "tc_beta",
@@ -310,3 +356,11 @@ def validate(config: RunConfig) -> None:
     _check(t.steps_per_call > 0, "train.steps_per_call", "must be > 0", t.steps_per_call)
     _check(t.seed >= 0, "train.seed", "must be >= 0", t.seed)
     _choice(t.on_nonfinite, ON_NONFINITE, "train.on_nonfinite")
+    p = config.prior
+    _check(p.steps >= 0, "prior.steps", "must be >= 0 (0: no prior)", p.steps)
+    for key in ("batch_size", "num_images", "width", "num_layers", "num_heads"):
+        _check(getattr(p, key) > 0, f"prior.{key}", "must be > 0", getattr(p, key))
+    _check(p.width % p.num_heads == 0, "prior.width", f"must be divisible by prior.num_heads "
+           f"({p.num_heads})", p.width)
+    _check(0 < p.lr < float("inf"), "prior.lr", "must be > 0", p.lr)
+    _check(0.0 <= p.dropout < 1.0, "prior.dropout", "must be in [0, 1)", p.dropout)

@@ -18,10 +18,14 @@ from vaekit.evaluation import (
     mean_representation,
     sample_codes_and_factors,
 )
-from vaekit.models import VQVAE, ConditionalVAE
+from vaekit.evaluation.log_likelihood import has_log_weight, log_likelihood
+from vaekit.models import IAFVAE, VQVAE, ConditionalVAE, HierarchicalVAE, VampPriorVAE
+from vaekit.objectives import LIKELIHOODS
 from vaekit.plots import bar_chart_figure, heatmap_figure
 
 ACTIVE_THRESHOLD = 0.01
+QUICK_NLL_SAMPLES = 100
+"""Importance samples of the NLL in a run's end-of-training evaluation (``vaekit eval``: 1000)."""
 
 
 @nnx.jit
@@ -75,27 +79,84 @@ def latent_report(model, val_images: np.ndarray, out: Path, *, dsprites: bool, s
     return report
 
 
-def evaluate_trained(parts, model, out: Path, *, quick: bool) -> dict:
-    """The evaluation report of ``model`` from a run's ``parts``; plots go to ``out``."""
+def likelihood_report(parts, model, num_samples: int) -> dict:
+    """Importance-sampled NLL of the validation images (nats per image, its standard error,
+    bits per dimension) with ``num_samples`` samples each; ``{}`` when the model has no
+    importance weights (quantized, FactorVAE's pair is evaluated through its VAE) or the
+    likelihood is not a normalised density (``sum_of_squares``). With dynamic binarisation
+    the validation images are binarised once with the run's seed."""
     config = parts.config
-    if isinstance(model, ConditionalVAE):
-        return {}  # see docs/conditioning.md for the generation-accuracy check
+    model = getattr(model, "vae", model)
+    if num_samples < 1 or not has_log_weight(model) or config.objective.likelihood not in (
+            "bernoulli", "gaussian"):
+        return {}
+    images = parts.data.val_images
+    seed = config.train.seed
+    if config.data.binarize == "dynamic":
+        images = (np.random.default_rng(seed).random(images.shape) < images).astype(np.float32)
+    labels = parts.data.val_labels if isinstance(model, ConditionalVAE) else None
+    result = log_likelihood(model, images, key=jax.random.key(seed), num_samples=num_samples,
+                            likelihood=LIKELIHOODS[config.objective.likelihood], labels=labels)
+    return {"likelihood.val_nll": float(result.nll),
+            "likelihood.val_nll_stderr": float(result.stderr),
+            "likelihood.val_bits_per_dim": float(result.bits_per_dim),
+            "likelihood.num_samples": int(result.num_samples)}
+
+
+def active_dims_report(model, val_images: np.ndarray) -> dict:
+    """Active dimensions by the variance of the posterior means (any Gaussian encoder)."""
+    means, _ = encode_dataset(model, val_images)
+    return {"latents.val_active_dims": int(np.sum(means.var(axis=0) > ACTIVE_THRESHOLD))}
+
+
+def evaluate_trained(parts, model, out: Path, *, quick: bool,
+                     nll_samples: int | None = None) -> dict:
+    """The evaluation report of ``model`` from a run's ``parts``; plots go to ``out``.
+
+    ``nll_samples``: importance samples of the validation NLL (default
+    :data:`QUICK_NLL_SAMPLES`; 0: none).
+    """
+    config = parts.config
+    k = QUICK_NLL_SAMPLES if nll_samples is None else nll_samples
     if isinstance(model, VQVAE):
         quantizer = model.quantizer
         num_codes = getattr(quantizer, "codebook_size", getattr(quantizer, "num_codes", None))
         return codebook_report(model, parts.data.val_images, num_codes, out)
-    return latent_report(model, parts.data.val_images, out,
-                         dsprites=config.data.name == "dsprites", seed=config.train.seed,
-                         quick=quick)
+    nll = likelihood_report(parts, model, k)
+    if isinstance(model, ConditionalVAE):
+        return nll  # see docs/conditioning.md for the generation-accuracy check
+    if isinstance(model, HierarchicalVAE):
+        return nll  # per-layer KL and active dims: the kl_layer_* / active_dims_layer_* rows
+    if isinstance(model, VampPriorVAE):
+        return {**active_dims_report(model, parts.data.val_images), **nll}
+    if isinstance(model, IAFVAE):
+        return nll  # the base Gaussian is not q(z|x): its KL to N(0, I) is not the model's KL
+    return {**latent_report(model, parts.data.val_images, out,
+                            dsprites=config.data.name == "dsprites", seed=config.train.seed,
+                            quick=quick), **nll}
 
 
-def evaluate_run(run_dir: str | Path, which: str = "best", *, quick: bool = False) -> dict:
-    """``vaekit eval``: evaluates a run's checkpoint and writes ``eval_<which>.json`` + PNGs."""
+def evaluate_run(run_dir: str | Path, which: str = "best", *, quick: bool = False,
+                 nll_samples: int = 1000) -> dict:
+    """``vaekit eval``: evaluates a run's checkpoint and writes ``eval_<which>.json`` + PNGs.
+
+    ``nll_samples`` importance samples per validation image for the NLL (0: skip it); a
+    quantized run with a code prior also reports the prior's held-out bits per code."""
+    from vaekit.runner.posthoc import code_bits, load_code_prior
     from vaekit.runner.run import load_run
 
     run_dir = Path(run_dir)
     parts = load_run(run_dir, which)
+    model = parts.state.model()
     report = {"checkpoint": which, "step": int(parts.state.step),
-              **evaluate_trained(parts, parts.state.model(), run_dir, quick=quick)}
+              **evaluate_trained(parts, model, run_dir, quick=quick, nll_samples=nll_samples)}
+    if isinstance(model, VQVAE):
+        prior = load_code_prior(run_dir, parts, model)
+        if prior is not None:
+            from vaekit.models import encode_codes
+
+            bits = code_bits(prior, encode_codes(model, parts.data.val_images))
+            report["prior.val_bits_per_code"] = bits["bits_per_code"]
+            report["prior.val_accuracy"] = bits["accuracy"]
     (run_dir / f"eval_{which}.json").write_text(json.dumps(report, indent=2))
     return report

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from vaekit.models import VQVAE, ConditionalVAE
+from vaekit.models import IAFVAE, VQVAE, ConditionalVAE, HierarchicalVAE, VampPriorVAE
 from vaekit.plots import (
     image_grid_figure,
     latent_traversal_figure,
@@ -21,7 +21,12 @@ from vaekit.plots import (
 CURVE_KEYS = ("loss", "reconstruction_loss", "kl_loss", "beta", "capacity_loss",
               "current_capacity", "active_dims", "codebook_loss", "commitment_loss",
               "perplexity", "codebook_usage", "total_correlation", "disc_accuracy",
-              "grad_norm")
+              "grad_norm", "elbo", "ess")
+
+# Models whose prior is not N(0, I) or whose posterior is not one Gaussian: they sample with
+# their own ``generate`` and reconstruct from a posterior draw (IAF, hierarchical).
+GENERATIVE = (VampPriorVAE, IAFVAE, HierarchicalVAE)
+SAMPLED_POSTERIOR = (IAFVAE, HierarchicalVAE)
 
 
 def read_rows(path: Path, max_step: int | None = None) -> list[dict]:
@@ -73,6 +78,16 @@ def _vq_decode_indices(model: VQVAE, indices: jax.Array) -> jax.Array:
 
 
 @nnx.jit
+def _sampled_reconstruct(model, x: jax.Array, key: jax.Array) -> jax.Array:
+    return jax.nn.sigmoid(model(x, key=key).recon)
+
+
+@nnx.jit(static_argnums=2)
+def _generate_probs(model, key: jax.Array, n: int) -> jax.Array:
+    return jax.nn.sigmoid(model.generate(key, n))
+
+
+@nnx.jit
 def _cvae_reconstruct(model: ConditionalVAE, x: jax.Array, y: jax.Array) -> jax.Array:
     return jax.nn.sigmoid(model.decode(model.encode(x, y)[0], y))
 
@@ -86,6 +101,9 @@ def write_reconstructions(model, images: np.ndarray, path: Path, n: int = 8,
         how = "the posterior mean, given the label"
     elif isinstance(model, VQVAE):
         recon, how = _vq_reconstruct(model, x), "the quantized codes"
+    elif isinstance(model, SAMPLED_POSTERIOR):
+        recon = _sampled_reconstruct(model, x, jax.random.key(0))
+        how = "one posterior sample"
     else:
         recon, how = decode_probs(model, posterior_mean(model, x)), "the posterior mean"
     reconstruction_figure(images[:n], np.asarray(recon), path, n=n,
@@ -93,9 +111,19 @@ def write_reconstructions(model, images: np.ndarray, path: Path, n: int = 8,
 
 
 def write_samples(model, latent_dim: int, key: jax.Array, path: Path, n: int = 32,
-                  image: np.ndarray | None = None) -> None:
-    """Prior samples; for a VQ-VAE (no learned prior) a grid of uniformly random codes."""
+                  image: np.ndarray | None = None, code_prior=None,
+                  temperature: float = 1.0) -> None:
+    """Samples from the model's prior: N(0, I), or its own ``generate`` (VampPrior mixture,
+    hierarchical ancestral sampling); for a quantized model the learned ``code_prior``, else
+    (no prior trained) a grid of uniformly random codes."""
     if isinstance(model, VQVAE):
+        if code_prior is not None:
+            from vaekit.runner.posthoc import prior_code_images
+
+            image_grid_figure(prior_code_images(model, code_prior, key, n, temperature), path,
+                              title=f"decoded codes drawn from the learned code prior "
+                                    f"(temperature {temperature:g})")
+            return
         grid = model.encode(jnp.asarray(image[None])).shape[1:-1]
         quantizer = model.quantizer
         num_codes = getattr(quantizer, "codebook_size", getattr(quantizer, "num_codes", 1))
@@ -103,11 +131,18 @@ def write_samples(model, latent_dim: int, key: jax.Array, path: Path, n: int = 3
         image_grid_figure(np.asarray(_vq_decode_indices(model, indices)), path,
                           title="decoded grids of uniformly random codes (no prior model)")
         return
+    if isinstance(model, GENERATIVE):
+        image_grid_figure(np.asarray(_generate_probs(model, key, n)), path,
+                          title=f"samples from the prior of the {type(model).__name__}")
+        return
     z = jax.random.normal(key, (n, latent_dim))
     image_grid_figure(np.asarray(decode_probs(model, z)), path, title="samples from the prior")
 
 
-def write_traversal(model, image: np.ndarray, kl_per_dim: np.ndarray, path: Path) -> None:
+def write_traversal(model, image: np.ndarray, kl_per_dim: np.ndarray, path: Path,
+                    score: str = "KL") -> None:
+    """Decodes each latent of a validation image's posterior mean swept over [-2.5, 2.5],
+    dims sorted by ``kl_per_dim`` (or another per-dim ``score``)."""
     mean = posterior_mean(model, jnp.asarray(image[None]))[0]
     dims = [int(d) for d in np.argsort(-kl_per_dim)]
     values = jnp.linspace(-2.5, 2.5, 9)
@@ -115,8 +150,8 @@ def write_traversal(model, image: np.ndarray, kl_per_dim: np.ndarray, path: Path
     images = np.asarray(decode_probs(model, codes.reshape(-1, mean.shape[0])))
     latent_traversal_figure(
         images.reshape(len(dims), len(values), *images.shape[1:]), path,
-        values=np.asarray(values), dim_labels=[f"z{d} (KL {kl_per_dim[d]:.2f})" for d in dims],
-        title="latent traversal of a validation image (dims sorted by KL)",
+        values=np.asarray(values), dim_labels=[f"z{d} ({score} {kl_per_dim[d]:.2f})" for d in dims],
+        title=f"latent traversal of a validation image (dims sorted by {score})",
     )
 
 
@@ -139,8 +174,11 @@ def _write_cvae_plots(model, data, files: dict, seed: int) -> None:
 
 
 def write_plots(model, latent_dim: int, data, rows: list[dict], out: Path,
-                seed: int) -> dict[str, str]:
-    """Reconstructions, traversal, prior/class samples and loss curves; returns their paths."""
+                seed: int, code_prior=None) -> dict[str, str]:
+    """Reconstructions, traversal, prior/class samples and loss curves; returns their paths.
+
+    A quantized model with a trained ``code_prior`` also gets ``random_codes.png`` (uniformly
+    random codes, the baseline its prior samples are compared with)."""
     files = {name: str(out / f"{name}.png") for name in
              ("reconstructions", "latent_traversal", "prior_samples", "loss_curves")}
     val_images = data.val_images
@@ -159,12 +197,20 @@ def write_plots(model, latent_dim: int, data, rows: list[dict], out: Path,
         _write_cvae_plots(model, data, files, seed)
         return files
     write_reconstructions(model, val_images, Path(files["reconstructions"]))
-    if isinstance(model, VQVAE):
-        del files["latent_traversal"]
+    if isinstance(model, VQVAE | IAFVAE | HierarchicalVAE):
+        del files["latent_traversal"]  # no single Gaussian latent to sweep around a mean
+    elif isinstance(model, VampPriorVAE):  # no per-dim KL to N(0, I): sort by Var[E q(z|x)]
+        means = np.asarray(posterior_mean(model, jnp.asarray(val_images[:256])))
+        write_traversal(model, val_images[0], means.var(axis=0),
+                        Path(files["latent_traversal"]), score="Var of means")
     else:
         last_val = {k: v[-1] for k, v in history["val"].items()}
         kl = np.array([last_val.get(f"kl_dim_{i}", 0.0) for i in range(latent_dim)])
         write_traversal(model, val_images[0], kl, Path(files["latent_traversal"]))
     write_samples(model, latent_dim, jax.random.key(seed + 1), Path(files["prior_samples"]),
-                  image=val_images[0])
+                  image=val_images[0], code_prior=code_prior)
+    if code_prior is not None:
+        files["random_codes"] = str(out / "random_codes.png")
+        write_samples(model, latent_dim, jax.random.key(seed + 1), Path(files["random_codes"]),
+                      image=val_images[0])
     return files

@@ -19,9 +19,10 @@ import numpy as np
 
 from vaekit.models import conditional_forward
 from vaekit.runner.checkpoint import Checkpoints
-from vaekit.runner.config import ConfigError, RunConfig
+from vaekit.runner.config import QUANTIZED_KINDS, ConfigError, RunConfig
 from vaekit.runner.datasets import RunData, load_data
 from vaekit.runner.evaluate import evaluate_trained
+from vaekit.runner.posthoc import fit_code_prior, load_code_prior
 from vaekit.runner.report import read_rows, write_plots, write_rows
 from vaekit.runner.zoo import build_model, build_objective, build_optimizer
 from vaekit.training import (
@@ -59,7 +60,8 @@ def build_run(config: RunConfig) -> RunParts:
                           f"training images ({data.num_train})")
     model = build_model(config.model, data.image_shape, t.seed, data.num_classes)
     objective = build_objective(config, data.num_train)
-    forward = conditional_forward if config.model.kind == "cvae" else default_forward
+    forward = {"cvae": conditional_forward, "iwae": getattr(objective, "forward", None)}.get(
+        config.model.kind) or default_forward
     train = make_train_step(objective, build_optimizer(config), forward=forward,
                             skip_nonfinite=t.on_nonfinite == "skip", grad_norm=t.grad_norm,
                             preprocess=data.preprocess)
@@ -192,7 +194,15 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
     }
     if summary["complete"]:
         model = state.model()
-        summary["files"] = write_plots(model, config.model.latent_dim, data, rows, out, t.seed)
+        code_prior = None
+        if config.model.kind in QUANTIZED_KINDS and config.prior.steps:
+            if (out / "prior.json").is_file():  # a resumed run keeps its finished prior
+                code_prior = load_code_prior(out, parts, model)
+                summary["prior"] = json.loads((out / "prior.json").read_text())
+            else:
+                code_prior, summary["prior"] = fit_code_prior(parts, model, out)
+        summary["files"] = write_plots(model, config.model.latent_dim, data, rows, out, t.seed,
+                                       code_prior=code_prior)
         try:
             summary["evaluation"] = evaluate_trained(parts, model, out, quick=True)
         except ValueError as err:  # e.g. a diverged model's non-finite latents

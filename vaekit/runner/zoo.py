@@ -5,14 +5,18 @@ from flax import nnx
 
 from vaekit._types import Objective
 from vaekit.models import (
+    IAFVAE,
     VAE,
     VQVAE,
     ConvDecoder,
     ConvEncoder,
     MLPDecoder,
     MLPEncoder,
+    VampPriorVAE,
+    cnn_hierarchical_vae,
     conditional_cnn_vae,
     conditional_mlp_vae,
+    mlp_hierarchical_vae,
 )
 from vaekit.objectives import (
     LIKELIHOODS,
@@ -23,8 +27,11 @@ from vaekit.objectives import (
     factor_vae,
     factor_vae_optimizer,
     free_bits_vae,
+    hierarchical_vae,
     info_vae,
+    iwae,
     quantized_autoencoder,
+    sampled_kl_vae,
     vq_vae,
 )
 from vaekit.quantizers import FSQ, VectorQuantizer
@@ -56,10 +63,28 @@ def build_quantized_model(config: ModelConfig, image_shape: tuple[int, ...],
     return VQVAE(encoder, quantizer, decoder)
 
 
+def build_encoder_decoder(config: ModelConfig, image_shape: tuple[int, ...],
+                          rngs: nnx.Rngs) -> tuple[nnx.Module, nnx.Module]:
+    """The Gaussian encoder ``x -> (mean, logvar)`` and the decoder ``z -> logits`` of
+    ``config.architecture`` (MLP of ``hidden`` widths, or CNN of ``channels``)."""
+    if config.architecture == "cnn":
+        from vaekit.models.cnn import CNNDecoder, CNNEncoder
+
+        return (CNNEncoder(image_shape, config.latent_dim, config.channels,
+                           activation=config.activation, rngs=rngs),
+                CNNDecoder(config.latent_dim, image_shape, config.channels[::-1],
+                           activation=config.activation, rngs=rngs))
+    return (MLPEncoder(image_shape, config.latent_dim, config.hidden,
+                       activation=config.activation, rngs=rngs),
+            MLPDecoder(config.latent_dim, image_shape, config.hidden[::-1],
+                       activation=config.activation, rngs=rngs))
+
+
 def build_model(config: ModelConfig, image_shape: tuple[int, ...], seed: int,
                 num_classes: int = 0) -> nnx.Module:
-    """The model of ``config.kind``: a :class:`VAE` (MLP or CNN), a :class:`VQVAE`, or a
-    :class:`ConditionalVAE` over ``num_classes`` labels."""
+    """The model of ``config.kind``: a :class:`VAE` (MLP or CNN), a :class:`VQVAE`, a
+    :class:`ConditionalVAE` over ``num_classes`` labels, a :class:`VampPriorVAE`, an
+    :class:`IAFVAE` or a :class:`HierarchicalVAE` (``latent_dims``, width ``hidden[0]``)."""
     rngs = nnx.Rngs(seed)
     if config.kind in QUANTIZED_KINDS:
         return build_quantized_model(config, image_shape, rngs)
@@ -72,18 +97,19 @@ def build_model(config: ModelConfig, image_shape: tuple[int, ...], seed: int,
                                        config.channels, rngs=rngs, activation=config.activation)
         return conditional_mlp_vae(image_shape, num_classes, config.latent_dim, config.hidden,
                                    rngs=rngs, activation=config.activation)
-    if config.architecture == "cnn":
-        from vaekit.models.cnn import CNNDecoder, CNNEncoder
-
-        encoder = CNNEncoder(image_shape, config.latent_dim, config.channels,
-                             activation=config.activation, rngs=rngs)
-        decoder = CNNDecoder(config.latent_dim, image_shape, config.channels[::-1],
-                             activation=config.activation, rngs=rngs)
-    else:
-        encoder = MLPEncoder(image_shape, config.latent_dim, config.hidden,
-                             activation=config.activation, rngs=rngs)
-        decoder = MLPDecoder(config.latent_dim, image_shape, config.hidden[::-1],
-                             activation=config.activation, rngs=rngs)
+    if config.kind == "hvae":
+        if config.architecture == "cnn":
+            return cnn_hierarchical_vae(image_shape, config.latent_dims, config.channels,
+                                        config.hidden[0], activation=config.activation,
+                                        rngs=rngs)
+        return mlp_hierarchical_vae(image_shape, config.latent_dims, config.hidden[0],
+                                    activation=config.activation, rngs=rngs)
+    encoder, decoder = build_encoder_decoder(config, image_shape, rngs)
+    if config.kind == "vamp-vae":
+        return VampPriorVAE(encoder, decoder, config.num_pseudo_inputs, image_shape, rngs=rngs)
+    if config.kind == "iaf-vae":
+        return IAFVAE(encoder, decoder, config.num_flows, config.flow_hidden, rngs=rngs,
+                      latent_dim=config.latent_dim)
     vae = VAE(encoder, decoder)
     if config.kind == "factor-vae":
         from vaekit.models.factor_vae import Discriminator, FactorVAEModel
@@ -118,6 +144,12 @@ def build_objective(config: RunConfig, dataset_size: int) -> Objective:
         return dip_vae(o.dip_kind, lambda_od=o.dip_lambda_od, likelihood=likelihood)
     if kind == "factor-vae":
         return factor_vae(o.factor_gamma, likelihood)
+    if kind == "iwae":
+        return iwae(o.num_samples, likelihood, dreg=o.dreg)
+    if kind in ("vamp-vae", "iaf-vae"):
+        return sampled_kl_vae(o.beta, likelihood)
+    if kind == "hvae":
+        return hierarchical_vae(o.beta, o.free_bits, likelihood)
     if kind == "vq-vae":
         return vq_vae(o.commitment_cost, likelihood)
     if kind == "fsq-vae":
