@@ -167,3 +167,36 @@ def test_encode_decode_codes(quantizer, depth):
         encode_codes(model, x, batch_size=0)
     with pytest.raises(ValueError, match="`images`"):
         encode_codes(model, x[:0])
+
+
+class _NoCache(nnx.Module):
+    """The same prior seen only through its full forward (no ``decode_step``)."""
+
+    def __init__(self, prior: CodePrior):
+        self.inner = prior
+        self.seq_len, self.grid_shape, self.num_codes = prior.seq_len, prior.grid_shape, K
+
+    def __call__(self, codes, labels=None):
+        return self.inner(codes, labels)
+
+
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_incremental_decoding_equals_the_full_forward(num_classes):
+    prior = tiny_prior(seed=3, num_layers=2, num_classes=num_classes)
+    codes = jax.random.randint(jax.random.key(1), (4, T), 0, K)
+    labels = jnp.array([0, 1, 2, 1]) if num_classes else None
+    full = prior(codes, labels)
+    cache = prior.init_cache(4)
+    previous = jnp.zeros((4,), jnp.int32)
+    for t in range(T):
+        logits, cache = prior.decode_step(previous, jnp.int32(t), cache, labels)
+        np.testing.assert_allclose(logits, full[:, t], rtol=1e-5, atol=1e-5)
+        previous = codes[:, t]
+
+
+def test_cached_and_uncached_sampling_draw_the_same_codes():
+    prior = tiny_prior(seed=5, num_layers=2)
+    for temperature in (1.0, 0.0):
+        cached = sample_codes(prior, jax.random.key(7), 16, temperature=temperature)
+        full = sample_codes(_NoCache(prior), jax.random.key(7), 16, temperature=temperature)
+        np.testing.assert_array_equal(cached, full)

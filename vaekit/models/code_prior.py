@@ -60,6 +60,22 @@ class _CausalSelfAttention(nnx.Module):
         weights = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1)
         return self.out(jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, width))
 
+    def decode_step(self, h: Array, t: Array, cache: tuple[Array, Array]):
+        """One position ``t`` of :meth:`__call__` from the keys/values of positions ``< t``:
+        ``h (B, W)``, ``cache`` ``(k, v)`` each ``(B, T, heads, W / heads)``; returns the
+        output at ``t`` and the cache with position ``t`` written."""
+        batch, width = h.shape
+        head = width // self.num_heads
+        q, k, v = (a.reshape(batch, self.num_heads, head)
+                   for a in jnp.split(self.qkv(h), 3, axis=-1))
+        keys = jax.lax.dynamic_update_index_in_dim(cache[0], k, t, axis=1)
+        values = jax.lax.dynamic_update_index_in_dim(cache[1], v, t, axis=1)
+        scores = jnp.einsum("bhd,bkhd->bhk", q, keys) / math.sqrt(head)
+        seen = jnp.arange(keys.shape[1]) <= t
+        weights = jax.nn.softmax(jnp.where(seen, scores, -jnp.inf), axis=-1)
+        out = jnp.einsum("bhk,bkhd->bhd", weights, values).reshape(batch, width)
+        return self.out(out), (keys, values)
+
 
 class _Block(nnx.Module):
     """Pre-LayerNorm transformer block: ``h + attn(LN h)``, then ``h + MLP(LN h)``."""
@@ -75,6 +91,12 @@ class _Block(nnx.Module):
         k1, k2 = (None, None) if keys is None else (keys[0], keys[1])
         h = h + _dropout(self.attn(self.norm1(h)), rate, k1)
         return h + _dropout(self.fc2(jax.nn.gelu(self.fc1(self.norm2(h)))), rate, k2)
+
+    def decode_step(self, h: Array, t: Array, cache: tuple[Array, Array]):
+        """The block at one position (no dropout), with the attention's key/value cache."""
+        a, cache = self.attn.decode_step(self.norm1(h), t, cache)
+        h = h + a
+        return h + self.fc2(jax.nn.gelu(self.fc1(self.norm2(h)))), cache
 
 
 class CodePrior(nnx.Module):
@@ -160,7 +182,7 @@ class CodePrior(nnx.Module):
                 f"`codes` must have shape (batch, *{self.grid_shape}) or (batch, "
                 f"{self.seq_len}), got {tuple(codes.shape)}."
             )
-        check_indices(codes, self.num_codes)
+        check_indices(codes, self.num_codes, "codes")
         return codes.reshape(codes.shape[0], self.seq_len).astype(jnp.int32)
 
     def _start(self, batch: int, labels: Integer[AnyArray, " label_batch"] | None) -> Array:
@@ -201,6 +223,33 @@ class CodePrior(nnx.Module):
         for i, block in enumerate(self.blocks):
             h = block(h, self.dropout, None if keys is None else keys[2 * i: 2 * i + 2])
         return self.head(self.norm(h))
+
+
+    def init_cache(self, batch: int) -> list[tuple[Array, Array]]:
+        """Empty key/value caches of every block for :meth:`decode_step`, ``batch`` rows."""
+        shape = (batch, self.seq_len, self.num_heads, self.width // self.num_heads)
+        return [(jnp.zeros(shape), jnp.zeros(shape)) for _ in range(self.num_layers)]
+
+    def decode_step(
+        self,
+        previous: Integer[Array, " batch"],
+        t: Integer[Array, ""],
+        cache: list[tuple[Array, Array]],
+        labels: Integer[AnyArray, " batch"] | None = None,
+    ) -> tuple[Float[Array, "batch codes"], list[tuple[Array, Array]]]:
+        """The logits of ``p(c_t | c_<t)`` from the token at ``t − 1`` (``previous``, ignored at
+        ``t = 0``) and the caches of positions ``< t``: incremental decoding, equal to
+        ``self(codes)[:, t]`` (dropout off) at ``O(t)`` cost per position instead of a full
+        forward. Returns the logits ``(B, K)`` and the updated caches."""
+        batch = previous.shape[0]
+        start = self._start(batch, labels)
+        h = jnp.where(t == 0, start, self.token_embed(previous.astype(jnp.int32)))
+        h = h + jax.lax.dynamic_index_in_dim(self.position[...], t, axis=0, keepdims=False)
+        new_cache = []
+        for block, layer_cache in zip(self.blocks, cache, strict=True):
+            h, layer_cache = block.decode_step(h, t, layer_cache)
+            new_cache.append(layer_cache)
+        return self.head(self.norm(h)), new_cache
 
 
 def code_prior_forward(model: nnx.Module, batch: Batch, key: PRNGKeyArray) -> Any:

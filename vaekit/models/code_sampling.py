@@ -19,15 +19,29 @@ def _ancestral(graphdef, state, key, temperature, labels, *, num_samples: int, g
     prior = nnx.merge(graphdef, state)
     length = prior.seq_len
 
+    def draw(logits, sub):
+        if greedy:
+            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        scaled = logits.astype(jnp.float32) / temperature
+        return jax.random.categorical(sub, scaled, axis=-1).astype(jnp.int32)
+
+    if callable(getattr(prior, "decode_step", None)):  # incremental, with a key/value cache
+        def cached(t, carry):
+            codes, previous, cache, key = carry
+            key, sub = jax.random.split(key)
+            logits, cache = prior.decode_step(previous, t, cache, labels)
+            nxt = draw(logits, sub)
+            return codes.at[:, t].set(nxt), nxt, cache, key
+
+        codes = jnp.zeros((num_samples, length), jnp.int32)
+        carry = (codes, codes[:, 0], prior.init_cache(num_samples), key)
+        return jax.lax.fori_loop(0, length, cached, carry)[0]
+
     def body(t, carry):
         codes, key = carry
         key, sub = jax.random.split(key)
         logits = jax.lax.dynamic_index_in_dim(prior(codes, labels), t, axis=1, keepdims=False)
-        if greedy:
-            nxt = jnp.argmax(logits, axis=-1)
-        else:
-            nxt = jax.random.categorical(sub, logits.astype(jnp.float32) / temperature, axis=-1)
-        return codes.at[:, t].set(nxt.astype(jnp.int32)), key
+        return codes.at[:, t].set(draw(logits, sub)), key
 
     codes = jnp.zeros((num_samples, length), jnp.int32)
     return jax.lax.fori_loop(0, length, body, (codes, key))[0]
@@ -44,11 +58,13 @@ def sample_codes(
     """Draws code grids ``c ~ p(c) = Π_t p(c_t | c_<t)`` one position at a time (ancestral).
 
     Position ``t`` is drawn from ``softmax(logits_t / temperature)`` of the prior's forward on
-    the codes drawn so far (positions ``>= t`` hold placeholders the causal prior ignores);
-    ``temperature = 0`` takes the argmax (greedy decoding). One compiled program per prior
-    structure, ``num_samples`` and greedy/not (``temperature`` itself is traced): a
-    ``lax.fori_loop`` over the ``T`` positions recomputing the full forward each step
-    (``O(T²)`` attention rows per step; no KV cache, fine for the small grids of a VQ-VAE).
+    the codes drawn so far; ``temperature = 0`` takes the argmax (greedy decoding). One
+    compiled program per prior structure, ``num_samples`` and greedy/not (``temperature``
+    itself is traced): a ``lax.fori_loop`` over the ``T`` positions. A prior with
+    ``init_cache``/``decode_step`` (:class:`vaekit.models.CodePrior`) decodes incrementally
+    with a key/value cache (``O(t)`` per position); any other prior is re-run in full at every
+    position (positions ``>= t`` hold placeholders the causal prior ignores; ``O(T²)``).
+    Both paths split ``key`` the same way, so they draw the same codes.
 
     ``prior`` is a :class:`vaekit.models.CodePrior`, or any NNX module with ``seq_len``,
     ``grid_shape``, ``num_codes`` and ``prior(codes (B, T), labels) -> logits (B, T, K)`` whose
