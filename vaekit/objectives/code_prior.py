@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from vaekit._types import AnyArray, Batch, Metrics, Objective
+from vaekit.quantizers.module import check_indices
 
 _LN2 = math.log(2.0)
 
@@ -50,6 +51,7 @@ def code_prior_nll() -> Objective:
                 f"`batch[\"codes\"]` must flatten to (batch, T) = {tuple(logits.shape[:2])} "
                 f"to match the logits, got shape {tuple(jnp.shape(batch['codes']))}."
             )
+        check_indices(codes, logits.shape[-1], 'batch["codes"]')
         log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
         nll = -jnp.take_along_axis(log_probs, codes[..., None].astype(jnp.int32), axis=-1)[..., 0]
         loss = jnp.mean(jnp.sum(nll, axis=-1))

@@ -25,16 +25,16 @@ class EMAStats(nnx.Variable):
     """
 
 
-def check_indices(indices: object, num_codes: int) -> None:
-    """Raises naming ``indices`` if concrete indices are not integers in ``[0, num_codes)``."""
+def check_indices(indices: object, num_codes: int, name: str = "indices") -> None:
+    """Raises naming ``name`` if concrete indices are not integers in ``[0, num_codes)``."""
     if isinstance(indices, jax.core.Tracer):
         return
     values = np.asarray(indices)
     if not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"`indices` must be integers, got dtype {values.dtype}.")
+        raise ValueError(f"`{name}` must be integers, got dtype {values.dtype}.")
     if values.size and (values.min() < 0 or values.max() >= num_codes):
         raise ValueError(
-            f"`indices` must lie in [0, {num_codes}), got values in "
+            f"`{name}` must lie in [0, {num_codes}), got values in "
             f"[{values.min()}, {values.max()}]."
         )
 

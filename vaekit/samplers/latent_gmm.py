@@ -2,6 +2,7 @@
 Deterministic Autoencoders", section 4): fit a mixture to the posterior means of the training
 set, then decode mixture draws instead of prior draws."""
 
+import numpy as np
 from flax import nnx
 from jaxtyping import Array, Integer, PRNGKeyArray, Real
 
@@ -53,6 +54,8 @@ def fit_latent_gmm(
       (6, 4)
     """
     means, _ = encode_posteriors(model, images, labels, batch_size)
+    if not np.all(np.isfinite(means)):
+        raise ValueError("`model.encode` gave non-finite codes for `images`.")
     return fit_gmm(means, num_components, key=key, num_iters=num_iters,
                    covariance=covariance, reg=reg)
 

@@ -98,6 +98,9 @@ def learned_gamma_nll_term():
         x = jnp.asarray(batch["x"], jnp.float32)
         log_gamma = jnp.asarray(out.log_gamma, jnp.float32)
         recon = jnp.asarray(out.recon, jnp.float32)
+        if x.shape != recon.shape:
+            raise ValueError(f"`x` (batch[\"x\"]) must have the shape of `recon` "
+                             f"{tuple(recon.shape)}, got {tuple(x.shape)}.")
         per_elem = 0.5 * jnp.square(x - recon) * jnp.exp(-log_gamma) + 0.5 * log_gamma
         nll = sum_event(per_elem + _HALF_LOG_2PI)
         return batch_mean(nll), {"gamma": jnp.exp(log_gamma)}
