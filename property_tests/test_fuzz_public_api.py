@@ -1,10 +1,10 @@
 """Fuzzing the public array API of vaekit.
 
 Every public function and class of ``vaekit`` and of the ``__all__`` of ``vaekit.objectives``,
-``.quantizers``, ``.conditioning``, ``.schedules``, ``.evaluation``, ``.plots`` and ``.data``
-(180 distinct objects) is either in ``CASES``, the table of how to call it with array inputs
-(125 covered), or in ``SKIPPED`` with a reason (55: records, constructors and helpers without
-array inputs, and the sampling/training drivers whose array cores are covered);
+``.quantizers``, ``.conditioning``, ``.schedules``, ``.evaluation``, ``.plots``, ``.data`` and
+``.samplers`` (222 distinct objects) is either in ``CASES``, the table of how to call it with
+array inputs (156 covered), or in ``SKIPPED`` with a reason (66: records, constructors and
+helpers without array inputs, and the sampling/training drivers whose array cores are covered);
 ``test_every_public_name_is_covered_or_skipped`` keeps the two complete and these counts true.
 
 Each example draws a float dtype (float32, float16, bfloat16; float32 and float16 for the NNX
@@ -22,8 +22,9 @@ return.
 Domains are the documented ones: images and Bernoulli targets in [0, 1], labels and code
 indices in range, log-variances within the finite ranges the loss terms document (±80;
 ±40 for DIP-VAE-II, whose penalty squares ``exp(logvar)``; ±16 when float16 samples are drawn
-from them, since ``exp(logvar / 2)`` must fit float16). Known library bugs outside the files
-this suite may fix are excluded from the domain and pinned by ``test_known_bug_*`` (xfail).
+from them, since ``exp(logvar / 2)`` must fit float16). A known library bug outside the files
+this suite may fix has its internal argument name accepted by its case and is pinned by
+``test_known_bug_*`` (xfail, strict).
 """
 
 import functools
@@ -50,14 +51,15 @@ import vaekit
 from vaekit import conditioning as cond
 from vaekit import evaluation as ev
 from vaekit import objectives as obj
-from vaekit import plots
+from vaekit import plots, samplers
 from vaekit import quantizers as qz
 from vaekit import schedules as sch
 from vaekit.data import factors_to_index, index_to_factors, render
 from vaekit.models.factor_vae import FactorVAEOutput
 
 MODULES = ("vaekit", "vaekit.objectives", "vaekit.quantizers", "vaekit.conditioning",
-           "vaekit.schedules", "vaekit.evaluation", "vaekit.plots", "vaekit.data")
+           "vaekit.schedules", "vaekit.evaluation", "vaekit.plots", "vaekit.data",
+           "vaekit.samplers")
 FLOATS = (np.float32, np.float16, jnp.bfloat16)
 INTS = (np.int32, np.int64, np.uint8)
 REGIMES = ("typical", "extreme", "nonfinite")
@@ -831,6 +833,25 @@ class Models:
                 "vae": lambda: vaekit.VAE(Models.get("mlp_encoder"), Models.get("mlp_decoder")),
                 "cvae": lambda: vaekit.conditional_mlp_vae(IMAGE, NUM_CLASSES, 2, (4,),
                                                            rngs=rngs),
+                "vampprior": lambda: vaekit.VampPriorVAE(
+                    vaekit.MLPEncoder(IMAGE, 2, (4,), rngs=rngs),
+                    vaekit.MLPDecoder(2, IMAGE, (4,), rngs=rngs), 3, IMAGE, rngs=rngs),
+                "iaf": lambda: vaekit.IAFVAE(vaekit.MLPEncoder(IMAGE, 2, (4,), rngs=rngs),
+                                             vaekit.MLPDecoder(2, IMAGE, (4,), rngs=rngs),
+                                             num_flows=2, hidden=4, rngs=rngs),
+                "hvae_mlp": lambda: vaekit.mlp_hierarchical_vae(IMAGE, (2, 2), 4, rngs=rngs),
+                "hvae_cnn": lambda: vaekit.cnn_hierarchical_vae(IMAGE, (2, 2), (2,), 4,
+                                                                rngs=rngs),
+                "code_prior": lambda: vaekit.CodePrior(4, (2, 2), width=4, num_layers=1,
+                                                       num_heads=2, mlp_ratio=1, dropout=0.1,
+                                                       rngs=rngs),
+                "code_prior_cond": lambda: vaekit.CodePrior(4, (2, 2), width=4, num_layers=1,
+                                                            num_heads=2, mlp_ratio=1,
+                                                            num_classes=NUM_CLASSES, rngs=rngs),
+                "vqvae": lambda: vaekit.VQVAE(vaekit.ConvEncoder(1, 2, (2,), 1, rngs=rngs),
+                                              vaekit.VectorQuantizer(4, 2, rngs=rngs),
+                                              vaekit.ConvDecoder(2, 1, (2,), 1, rngs=rngs)),
+                "gamma": lambda: samplers.LearnedGammaVAE(2, 2, (4,), rngs=rngs),
             }[name]()
         return cls._cache[name]
 
@@ -1129,7 +1150,9 @@ def _render_indices_device(d):
     return lambda: vaekit.data.render_indices_device(jnp.asarray(indices))
 
 
-@case("vaekit.data.render_dsprites_batch")
+# render_dsprites_batch names `indices` (index_to_factors_device's) for out-of-range indices:
+# reported, pinned below.
+@case("vaekit.data.render_dsprites_batch", "indices")
 def _render_dsprites_batch(d):
     indices = d.ints((d.pick((1, 3)),), vaekit.data.NUM_COMBINATIONS, dtype=np.int32)
     return lambda: vaekit.data.render_dsprites_batch({"index": jnp.asarray(indices)}, None)
@@ -1147,6 +1170,337 @@ def _dynamic_binarize(d):
     shape = (d.pick((1, 3)), 4)
     x = d.ints(shape, 256, dtype=np.uint8) if d.chance(2) else d.floats(shape, "unit")
     return lambda: vaekit.data.dynamic_binarize({"x": x}, jax.random.key(0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Likelihood evaluation, IWAE, sampled KL (VampPrior, IAF), hierarchical VAE, code prior
+
+LOG_WEIGHT_MODELS = ("vae", "vampprior", "iaf", "hvae_mlp")
+
+
+def sampled_output(d: Draw):
+    """A SampledVAEOutput (the VAEOutput fields plus per-example ``log_q`` and ``log_prior``)."""
+    out, batch = vae_output(d)
+    b = out.mean.shape[0]
+    log_q, log_prior = d.jfloats((b,)), d.jfloats((b,))
+    return obj.SampledVAEOutput(*out, log_q=log_q, log_prior=log_prior), batch
+
+
+objective_case("vaekit.sampled_kl_vae", lambda d: vaekit.sampled_kl_vae(
+    weight(d), d.pick(LIKELIHOODS)), sampled_output, "beta", "log_q", "log_prior")
+objective_case("vaekit.objectives.sampled_kl_term", lambda d: obj.sampled_kl_term(),
+               sampled_output, "log_q", "log_prior")
+pair_case("vaekit.objectives.sampled_kl", obj.sampled_kl, shapes=((1,), (4,)))
+
+
+def hierarchical_output(d: Draw):
+    """A HierarchicalVAEOutput of 1 or 2 layers (log-variances within ±40: the layer KLs are
+    finite while ``logvar_q − logvar_p <= 88``); one time in eight the layer tuples disagree."""
+    b, e = 3, d.pick(((4,), (2, 3)))
+    layers, latent = d.pick((1, 2)), 2
+    extreme = 16.0 if d.half else 40.0
+    recon = d.jfloats((b, *e))
+    x = d.jfloats(d.mismatch((b, *e)), "unit")
+
+    def per_layer(kind: str) -> tuple[jax.Array, ...]:
+        return tuple(d.jfloats((b, latent), kind, extreme=extreme if kind == "logvar" else None)
+                     for _ in range(layers))
+
+    z, q_mean, q_logvar = per_layer("real"), per_layer("real"), per_layer("logvar")
+    p_mean, p_logvar = per_layer("real"), per_layer("logvar")
+    if d.chance(8):
+        d.valid, p_logvar = False, p_logvar[:-1]
+    out = vaekit.models.HierarchicalVAEOutput(recon, z, q_mean, q_logvar, p_mean, p_logvar)
+    return out, {"x": x}
+
+
+objective_case("vaekit.hierarchical_vae", lambda d: vaekit.hierarchical_vae(
+    weight(d), d.number((0.0, 0.5), (-0.5,)), d.pick(LIKELIHOODS),
+    active_threshold=d.number((0.01,), (-1.0,))), hierarchical_output, "beta", "free_bits",
+    "active_threshold")
+objective_case("vaekit.objectives.hierarchical_kl_term", lambda d: obj.hierarchical_kl_term(
+    d.number((0.0, 0.5), (-0.5,)), active_threshold=d.number((0.01,), (math.inf,))),
+    hierarchical_output, "free_bits", "active_threshold")
+
+
+@case("vaekit.objectives.gaussian_kl_between")
+def _gaussian_kl_between(d):
+    # Documented finite range: logvar_q − logvar_p <= 88; log-variances within ±40 keep it.
+    shape = d.pick(((1, 3), (4, 2)))
+    mean_q, mean_p = d.jfloats(shape), d.jfloats(shape)
+    logvar_q = d.jfloats(shape, "logvar", extreme=40.0)
+    logvar_p = d.jfloats(d.mismatch(shape), "logvar", extreme=40.0)
+    return lambda: obj.gaussian_kl_between(mean_q, logvar_q, mean_p, logvar_p)
+
+
+def log_w(d: Draw, k: int) -> jax.Array:
+    """``(k, batch)`` log importance weights, or (one time in eight) a ``(batch,)`` vector."""
+    if d.chance(8):
+        d.valid = False
+        return d.jfloats((3,))
+    return d.jfloats((k, d.pick((1, 3))))
+
+
+@case("vaekit.objectives.iwae_bound")
+def _iwae_bound(d):
+    weights = log_w(d, d.pick((1, 4)))
+    return lambda: obj.iwae_bound(weights)
+
+
+@case("vaekit.objectives.effective_sample_size")
+def _effective_sample_size(d):
+    weights = log_w(d, d.pick((1, 4)))
+    return lambda: obj.effective_sample_size(weights)
+
+
+@case("vaekit.iwae", *OUT_NAMES, "log_w", "num_samples", "dreg")
+def _iwae(d):
+    k = d.pick((1, 3))
+    weights = log_w(d, k if not d.chance(8) else k + 1)
+    if weights.ndim != 2 or weights.shape[0] != k:
+        d.valid = False
+    parts = [d.jfloats(weights.shape) for _ in range(3)] if d.chance(2) else [None] * 3
+    out, step = obj.IWAEOutput(weights, *parts), d.step()
+    return lambda: vaekit.iwae(d.number((k,), (0, 2.0)), d.pick(LIKELIHOODS),
+                               d.number((False, True), (1,)))(out, {}, step)
+
+
+def model_batch(d: Draw, model: str) -> dict:
+    """``{"x": images}`` (and in-range labels for the conditional VAE)."""
+    batch = {"x": images(d)}
+    if model == "cvae":
+        batch["y"] = jnp.asarray(d.ints((2,), NUM_CLASSES))
+    return batch
+
+
+@case("vaekit.objectives.iwae_forward", "x", "key", floats=MODULE_FLOATS)
+def _iwae_forward(d):
+    model = d.pick(LOG_WEIGHT_MODELS)
+    batch, key = model_batch(d, model), d.key()
+    dreg = d.pick((False, True)) if model == "vae" else d.chance(8)
+    if dreg and model != "vae":
+        d.valid = False  # DReG needs the default (VAE) weights
+    num_samples = d.number((1, 2), (0,))
+    return lambda: obj.iwae_forward(num_samples, d.pick(LIKELIHOODS), dreg=dreg)(
+        Models.get(model), batch, key)
+
+
+@case("vaekit.evaluation.importance_log_weights", "x", "y", floats=MODULE_FLOATS)
+def _importance_log_weights(d):
+    model = d.pick((*LOG_WEIGHT_MODELS, "cvae"))
+    batch, key = model_batch(d, model), d.key()
+    num_samples = d.number((1, 2), (0,))
+    return lambda: ev.importance_log_weights(Models.get(model), batch, key, num_samples,
+                                             d.pick(LIKELIHOODS))
+
+
+@case("vaekit.log_likelihood", "x", "y", floats=MODULE_FLOATS)
+def _log_likelihood(d):
+    model = d.pick((*LOG_WEIGHT_MODELS, "cvae"))
+    batch, key = model_batch(d, model), d.key()
+    labels = batch.get("y")
+    if labels is not None and d.chance(8):
+        labels, d.valid = labels[:1], False
+    num_samples = d.number((1, 3), (0,))
+    return lambda: vaekit.log_likelihood(
+        Models.get(model), batch["x"], key=key, num_samples=num_samples,
+        likelihood=d.pick((vaekit.bernoulli_nll, vaekit.gaussian_nll(0.5))), labels=labels,
+        batch_size=d.number((1, 2), (0,)), sample_chunk=d.number((2,), (0,)))
+
+
+def sampled_kl_model_case(name: str, model: str):
+    @case(name, "x", "key", "num_samples", floats=MODULE_FLOATS)
+    def build(d):
+        x, key = images(d), d.key()  # images in [0, 1]: the encoder's log-variance is unbounded
+        return lambda: (Models.get(model)(x, key=key), Models.get(model).generate(key, 2))
+
+    return build
+
+
+sampled_kl_model_case("vaekit.VampPriorVAE", "vampprior")
+sampled_kl_model_case("vaekit.IAFVAE", "iaf")
+
+
+@case("vaekit.HierarchicalVAE", "x", "key", "num_samples", floats=MODULE_FLOATS)
+def _hierarchical_vae_model(d):
+    model, x, key = d.pick(("hvae_mlp", "hvae_cnn")), images(d), d.key()
+    return lambda: (Models.get(model)(x, key=key), Models.get(model).generate(key, 2))
+
+
+def code_grid(d: Draw, batch: int = 2) -> jax.Array:
+    """``(batch, 2, 2)`` or flat ``(batch, 4)`` codes in [0, 4), out of range now and then
+    (as ``Draw.ints``); one time in eight ``(batch, 3)``."""
+    shape = d.pick(((batch, 2, 2), (batch, 4)))
+    if d.chance(8):
+        shape, d.valid = (batch, 3), False
+    return jnp.asarray(d.ints(shape, 4))
+
+
+@case("vaekit.CodePrior", "codes", "labels", "key", floats=MODULE_FLOATS)
+def _code_prior(d):
+    codes = code_grid(d)
+    if d.chance(2):
+        key = d.key() if d.chance(2) else None
+        return lambda: Models.get("code_prior")(codes, key=key)
+    labels = jnp.asarray(d.ints((2,), NUM_CLASSES))
+    return lambda: Models.get("code_prior_cond")(codes, labels)
+
+
+@case("vaekit.code_prior_nll", "out", "batch", "codes", "logits")
+def _code_prior_nll(d):
+    b, k = d.pick((1, 3)), 4
+    logits = d.jfloats((b, 4, k))
+    codes = code_grid(d, b)
+    return lambda: vaekit.code_prior_nll()(logits, {"codes": codes}, d.step())
+
+
+@case("vaekit.sample_codes", floats=MODULE_FLOATS)
+def _sample_codes(d):
+    num_samples = d.number((1, 2), (0,))
+    temperature = d.number((0.0, 1.0), (-1.0, math.nan))
+    grid_shape = d.number((None, (4,)), ((3,),))
+    if d.chance(2):
+        return lambda: vaekit.sample_codes(Models.get("code_prior"), d.key(), num_samples,
+                                           grid_shape, temperature)
+    labels = jnp.asarray(d.ints((num_samples if num_samples > 0 else 1,), NUM_CLASSES))
+    return lambda: vaekit.sample_codes(Models.get("code_prior_cond"), d.key(), num_samples,
+                                       grid_shape, temperature, labels)
+
+
+@case("vaekit.encode_codes", "x", "z_e", floats=MODULE_FLOATS)
+def _encode_codes(d):
+    x = images(d, "real")
+    return lambda: vaekit.encode_codes(Models.get("vqvae"), x, d.number((1, 256), (0,)))
+
+
+@case("vaekit.decode_codes", "indices", floats=MODULE_FLOATS)
+def _decode_codes(d):
+    codes = d.ints(d.pick(((2, 2, 2), (1, 2, 2))), 4)
+    return lambda: vaekit.decode_codes(Models.get("vqvae"), codes, d.number((1, 256), (0,)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Post-hoc samplers
+
+
+def mixture_model(d: Draw, dim: int) -> samplers.GaussianMixture:
+    """A valid GaussianMixture: positive weights summing to 1, means from the regime and
+    variances in [1e-3, 1e4] (diagonal, or full with correlation of at most 1/2)."""
+    k = d.pick((1, 2))
+    raw = d.floats((k,), "nonneg").astype(np.float64) + 1e-3
+    with np.errstate(all="ignore"):
+        weights = jnp.asarray(raw / raw.sum(), d.dtype)
+    means = d.jfloats((k, dim))
+    variances = d.floats((k, dim), "nonneg").astype(np.float64) + 1e-3
+    if d.chance(2):
+        covariances = jnp.asarray(variances, d.dtype)
+    else:
+        with np.errstate(all="ignore"):
+            std = np.sqrt(variances)
+        rho = d.rng.uniform(-0.5, 0.5, size=k)
+        full = np.einsum("kd,ke->kde", std, std) * rho[:, None, None]
+        full[:, np.arange(dim), np.arange(dim)] = variances
+        covariances = jnp.asarray(full, d.dtype)
+    return samplers.GaussianMixture(weights, means, covariances)
+
+
+def gmm_points_case(name: str, fn):
+    @case(name, "points", "gmm")
+    def build(d):
+        dim = d.pick((1, 2))
+        gmm = mixture_model(d, dim)
+        points = d.jfloats(d.mismatch((d.pick((1, 3)), dim)))
+        return lambda: fn(gmm, points)
+
+    return build
+
+
+gmm_points_case("vaekit.samplers.gmm_log_prob", samplers.gmm_log_prob)
+gmm_points_case("vaekit.samplers.gmm_responsibilities", samplers.gmm_responsibilities)
+
+
+@case("vaekit.samplers.sample_gmm")
+def _sample_gmm(d):
+    gmm = mixture_model(d, d.pick((1, 2)))
+    return lambda: samplers.sample_gmm(gmm, d.key(), d.number((1, 3), (0,)))
+
+
+@case("vaekit.samplers.fit_gmm", host=True)
+def _fit_gmm(d):
+    # Documented domain: reg at least ~1e-7 of the data's variance (full covariances, float32).
+    points = d.floats((6, d.pick((1, 2))))
+    scale = float(np.nanmax(np.abs(points.astype(np.float64)), initial=1.0)) ** 2
+    reg = d.number((1e-6 * max(scale, 1.0), 1e-3 * max(scale, 1.0)), (0.0, -1.0, math.nan))
+    return lambda: samplers.fit_gmm(
+        points, d.number((1, 2), (0, 7)), key=d.key(), num_iters=3,
+        covariance=d.number(("full", "diag"), ("spherical",)), reg=reg,
+        tol=d.number((0.0, 1e-5), (-1.0,)), kmeans_iters=2,
+        return_history=d.pick((False, True)))
+
+
+@case("vaekit.samplers.fit_latent_gmm", "x", floats=MODULE_FLOATS)
+def _fit_latent_gmm(d):
+    x = images(d)
+    return lambda: samplers.fit_latent_gmm(
+        Models.get("vae"), x, d.number((1, 2), (0, 3)), key=d.key(), num_iters=3,
+        covariance=d.pick(("full", "diag")), reg=1e-3)
+
+
+# A mixture of the wrong dimension is reported by the decoder, naming its input `z`.
+@case("vaekit.samplers.sample_with_gmm", "z", floats=MODULE_FLOATS)
+def _sample_with_gmm(d):
+    dim = 2 if not d.chance(8) else 3
+    if dim != 2:
+        d.valid = False
+    gmm = mixture_model(d, dim)
+    return lambda: samplers.sample_with_gmm(Models.get("vae"), gmm, d.key(),
+                                            d.number((1, 3), (0,)))
+
+
+def two_stage_sampler() -> samplers.TwoStageSampler:
+    """An untrained second stage on the 2-d latents of ``Models.get("vae")`` (no training: the
+    sampling functions only decode)."""
+    return samplers.TwoStageSampler(vae=Models.get("gamma"), history={})
+
+
+@case("vaekit.samplers.two_stage_latents")
+def _two_stage_latents(d):
+    return lambda: samplers.two_stage_latents(two_stage_sampler(), d.key(),
+                                              d.number((1, 3), (0,)))
+
+
+@case("vaekit.samplers.sample_two_stage")
+def _sample_two_stage(d):
+    return lambda: samplers.sample_two_stage(Models.get("vae"), two_stage_sampler(), d.key(),
+                                             d.number((1, 3), (0,)))
+
+
+@case("vaekit.samplers.LearnedGammaVAE", "x", "u", "key", floats=MODULE_FLOATS)
+def _learned_gamma_vae(d):
+    # Inputs in [0, 1]: the encoder's log-variance is unbounded (as for vaekit.VAE).
+    x, key = d.jfloats(d.mismatch((2, 2)), "unit"), d.key()
+    model = Models.get("gamma")
+    return lambda: (model(x, key=key), model.decode(model.encode(x)[0]))
+
+
+def learned_gamma_output(d: Draw):
+    """A LearnedGammaOutput: the VAEOutput fields plus a scalar ``log_gamma`` within ±40 (the
+    NLL is finite while ``(x − μ)² · exp(−log γ) < 3.4e38``); now and then an ``x`` whose
+    shape does not match ``recon``."""
+    b, e, latent = 3, d.pick(((4,), (2, 3))), 2
+    recon, x = d.jfloats((b, *e)), d.jfloats(d.mismatch((b, *e)), "unit")
+    mean = d.jfloats((b, latent))
+    logvar = d.jfloats((b, latent), "logvar", extreme=16.0 if d.half else 80.0)
+    z = d.jfloats((b, latent))
+    log_gamma = jnp.asarray(d.floats((), "logvar", extreme=40.0))
+    return samplers.LearnedGammaOutput(recon, mean, logvar, z, log_gamma), {"x": x}
+
+
+objective_case("vaekit.samplers.learned_gamma_nll_term",
+               lambda d: samplers.learned_gamma_nll_term(), learned_gamma_output, "log_gamma")
+objective_case("vaekit.samplers.learned_gamma_vae_objective",
+               lambda d: samplers.learned_gamma_vae_objective(), learned_gamma_output,
+               "log_gamma")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1291,6 +1645,24 @@ SKIPPED: dict[str, str] = {
     "vaekit.objectives.factor_vae_optimizer": "combines optax transformations: no arrays",
     "vaekit.objectives.submodule_labels": "reads the structure of a parameter tree, not its "
                                           "values",
+    "vaekit.objectives.SampledVAEOutput": _RECORD,
+    "vaekit.objectives.IWAEOutput": _RECORD,
+    "vaekit.objectives.IWAEObjective": "the immutable callable that iwae returns; called in "
+                                       "the vaekit.iwae case",
+    "vaekit.evaluation.LogLikelihood": _RECORD,
+    "vaekit.samplers.GaussianMixture": _RECORD + "; built from fuzzed arrays in the gmm cases",
+    "vaekit.samplers.GaussianMixtureFit": _RECORD,
+    "vaekit.samplers.LearnedGammaOutput": _RECORD,
+    "vaekit.samplers.TwoStageSampler": _RECORD,
+    "vaekit.mlp_hierarchical_vae": _NO_ARRAYS + "; the model it builds is fuzzed "
+                                                "(vaekit.HierarchicalVAE)",
+    "vaekit.cnn_hierarchical_vae": _NO_ARRAYS + "; the model it builds is fuzzed "
+                                                "(vaekit.HierarchicalVAE)",
+    "vaekit.samplers.fit_two_stage": "trains a second-stage VAE through make_train_step and fit "
+                                     "(seconds per call); its array cores are fuzzed here "
+                                     "(samplers.LearnedGammaVAE, learned_gamma_vae_objective, "
+                                     "two_stage_latents, sample_two_stage) and "
+                                     "tests/test_samplers.py trains it",
 }
 
 
@@ -1431,3 +1803,40 @@ def test_representation_of_varying_width_names_representation_fn():
 def test_estimate_entropies_of_mismatched_widths_names_samples():
     with pytest.raises(ValueError, match="samples"):
         ev.estimate_entropies(np.zeros((8, 2)), np.zeros((4, 3)), np.zeros((4, 3)))
+
+
+def test_code_prior_of_out_of_range_codes_names_codes():
+    with pytest.raises(ValueError, match="`codes`"):
+        Models.get("code_prior")(jnp.array([[0, 1, 2, 4]]))
+
+
+def test_code_prior_nll_of_out_of_range_codes_names_codes():
+    with pytest.raises(ValueError, match="codes"):
+        vaekit.code_prior_nll()(jnp.zeros((1, 4, 4)), {"codes": jnp.array([[0, 1, 2, 4]])}, 0)
+
+
+def test_fit_latent_gmm_of_nan_images_names_images():
+    x = np.full((4, *IMAGE), 0.5, np.float32)
+    x[0] = np.nan
+    with pytest.raises(ValueError, match="`images`|`model`"):
+        samplers.fit_latent_gmm(Models.get("vae"), x, 2, key=jax.random.key(0))
+
+
+def test_learned_gamma_nll_of_mismatched_x_names_x():
+    out = samplers.LearnedGammaOutput(jnp.zeros((3, 4)), *(jnp.zeros((3, 2)),) * 3,
+                                      jnp.zeros(()))
+    with pytest.raises(ValueError, match="`x`|`recon`"):
+        samplers.learned_gamma_nll_term()(out, {"x": jnp.zeros((3, 5))}, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Known library bugs found by this suite, outside the files it may fix (reported; their
+# internal argument names accepted by the cases above; xfail, strict: a fix makes them pass,
+# and then the case above should be restored)
+
+
+@pytest.mark.xfail(strict=True, reason="dsprites_device.render_dsprites_batch passes no name to "
+                                       "_validate_indices: the error names `indices`")
+def test_known_bug_render_dsprites_batch_of_out_of_range_index_names_batch():
+    with pytest.raises(ValueError, match=r"(?<!\w)batch(?!\w)"):
+        vaekit.data.render_dsprites_batch({"index": np.array([vaekit.data.NUM_COMBINATIONS])})

@@ -123,7 +123,7 @@ def test_bad_call_and_sampling_args():
     prior = tiny_prior()
     with pytest.raises(ValueError, match="`codes`"):
         prior(jnp.zeros((2, 3, 2), jnp.int32))
-    with pytest.raises(ValueError, match="`indices`"):
+    with pytest.raises(ValueError, match="`codes`"):
         prior(jnp.full((2, *GRID), K, jnp.int32))
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="`num_samples`"):

@@ -116,17 +116,19 @@ def _is_integer_array(array: np.ndarray) -> bool:
     return np.issubdtype(array.dtype, np.integer) and array.dtype != np.bool_
 
 
-def _validate_indices(indices: npt.ArrayLike) -> np.ndarray:
+def _validate_indices(indices: npt.ArrayLike, name: str = "indices") -> np.ndarray:
+    """Check flat grid indices; ``name`` is the argument as the public caller sees it (e.g.
+    ``'batch["index"]'``), named in the error messages."""
     array = np.asarray(indices)
     if array.ndim != 1 or not (_is_integer_array(array) or array.size == 0):
         raise ValueError(
-            f"indices must be a 1-D integer array with values in [0, {NUM_COMBINATIONS}), "
+            f"`{name}` must be a 1-D integer array with values in [0, {NUM_COMBINATIONS}), "
             f"got shape {array.shape} and dtype {array.dtype}"
         )
     array = array.astype(np.int64)
     if array.size and (array.min() < 0 or array.max() >= NUM_COMBINATIONS):
         raise ValueError(
-            f"indices must lie in [0, {NUM_COMBINATIONS}), "
+            f"`{name}` must lie in [0, {NUM_COMBINATIONS}), "
             f"got values in [{array.min()}, {array.max()}]"
         )
     return array
