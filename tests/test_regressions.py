@@ -26,7 +26,7 @@ from vaekit.plots import traverse_latents
 from vaekit.quantizers import VectorQuantizer
 from vaekit.runner import MODEL_KINDS, ConfigError, RunConfig
 from vaekit.runner.report import write_samples
-from vaekit.runner.zoo import build_model, build_objective
+from vaekit.runner.zoo import build_forward, build_model, build_objective
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -218,13 +218,14 @@ NON_DEFAULT = {
         "latent_dim": 3, "hidden": [12], "channels": [4], "activation": "tanh",
         "vq_channels": [6], "num_res_blocks": 0, "num_codes": 5, "code_dim": 3, "ema": False,
         "dead_code_threshold": 0.5, "fsq_levels": [3, 4, 5], "discriminator_hidden": [7],
+        "num_pseudo_inputs": 7, "num_flows": 2, "flow_hidden": [5], "latent_dims": [4, 3, 2],
     },
     "objective": {
         "likelihood": "sum_of_squares", "beta": 2.5, "beta_schedule": "cosine",
         "beta_start": 0.5, "beta_steps": 20, "gamma": 7.0, "c_max": 3.0, "capacity_steps": 30,
         "free_bits": 0.25, "tc_alpha": 0.5, "tc_beta": 3.0, "tc_gamma": 2.0, "mmd_alpha": 0.25,
         "mmd_lambda": 50.0, "dip_kind": "i", "dip_lambda_od": 3.0, "commitment_cost": 0.4,
-        "factor_gamma": 12.0,
+        "factor_gamma": 12.0, "num_samples": 3, "dreg": True,
     },
 }
 IMAGE_SHAPE = (8, 8, 1)
@@ -253,7 +254,10 @@ def _config(kind: str) -> RunConfig:
 
 def _expected_weights(kind: str, metrics, out) -> dict[str, float]:
     cosine = 2.5 + (0.5 - 2.5) * 0.5 * (1.0 + math.cos(math.pi * STEP / 20))
-    if kind == "vae":
+    if kind in ("vae", "vamp-vae", "iaf-vae"):  # the likelihood models train the ELBO
+        return {"beta": 1.0}
+    if kind == "hvae":  # free_bits 0.25 floors each of the 4 + 3 + 2 dims' batch-mean KL
+        assert float(metrics["kl_free_bits"]) >= max(9 * 0.25, float(metrics["kl_loss"])) - 1e-5
         return {"beta": 1.0}
     if kind in ("beta-vae", "cvae"):
         return {"beta": 2.5}
@@ -298,7 +302,8 @@ def test_config_values_reach_the_model_and_the_objective(kind):
     # output shapes (jax.eval_shape), and the objective on random arrays of those shapes.
     model = nnx.eval_shape(lambda: build_model(config.model, IMAGE_SHAPE, 0, num_classes))
     graphdef, params = nnx.split(model)
-    forward = vaekit.conditional_forward if kind == "cvae" else vaekit.default_forward
+    objective = build_objective(config, DATASET_SIZE)
+    forward = build_forward(kind, objective)
     batch = {"x": jnp.asarray(np.random.default_rng(0).random((6, *IMAGE_SHAPE)), jnp.float32),
              "y": jnp.array([0, 1, 2, 0, 1, 2], jnp.int32)}
     out_shapes = jax.eval_shape(
@@ -306,8 +311,14 @@ def test_config_values_reach_the_model_and_the_objective(kind):
     )
     rng = np.random.default_rng(1)
     out = jax.tree.map(lambda spec: _random_like(spec, rng), out_shapes)
-    objective = build_objective(config, DATASET_SIZE)
     loss, metrics = objective(out, batch, jnp.int32(STEP))
+    if kind == "iwae":  # k = num_samples draws; DReG leaves the values alone
+        assert out.log_w.shape == (3, 6) and objective.dreg
+        np.testing.assert_allclose(metrics["reconstruction_loss"],
+                                   -np.mean(out.log_px_given_z), rtol=1e-5)
+        assert model.encoder.activation is jax.nn.tanh
+        assert model.encoder.hidden[0].out_features == 12
+        return
 
     # objective.likelihood: sum_of_squares, for every kind.
     recon = np.mean(np.sum((np.asarray(batch["x"]) - np.asarray(out.recon)) ** 2, axis=(1, 2, 3)))
@@ -317,6 +328,15 @@ def test_config_values_reach_the_model_and_the_objective(kind):
     assert np.isfinite(float(loss))
 
     assert out.recon.shape == (6, *IMAGE_SHAPE)
+    if kind == "hvae":  # latent_dims, and hidden[0] as the width of every hidden layer
+        assert [z.shape[1] for z in out.z] == [4, 3, 2] and model.hidden_size == 12
+        assert model.activation is jax.nn.tanh
+        return
+    if kind == "vamp-vae":
+        assert model.pseudo_inputs.shape == (7, *IMAGE_SHAPE)
+    if kind == "iaf-vae":
+        assert model.flow.num_flows == 2
+        assert model.flow.steps[0].hidden[0].linear.out_features == 5  # flow_hidden
     if kind == "factor-vae":  # the VAE inside, and its discriminator on the latent codes
         assert out.tc_logits.shape == out.disc_logits_permuted.shape == (6, 2)
         assert [(h.in_features, h.out_features) for h in model.discriminator.hidden] == [(3, 7)]

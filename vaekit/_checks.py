@@ -52,3 +52,14 @@ def check_min_ndim(shape: tuple[int, ...], ndim: int, name: str) -> None:
             f"`{name}` must have at least {ndim} dimension(s) (batch first), got shape "
             f"{tuple(shape)}."
         )
+
+
+def check_labels(labels: object, n: int) -> np.ndarray | None:
+    """``None``, or ``labels`` as an int32 NumPy array of shape ``(n,)`` (else a ValueError
+    naming ``labels``)."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"`labels` must have shape ({n},) to match, got {labels.shape}.")
+    return labels.astype(np.int32)

@@ -125,18 +125,17 @@ def gaussian_log_weight_parts(
     """
     x, mean, logvar, decode = _encoder_decoder(model, batch)
     z = reparameterize(key, mean, logvar)
+    def parts_at(zz, q_mean, q_logvar):
+        return (-likelihood(decode(zz), x),
+                jnp.sum(gaussian_log_density(zz, jnp.zeros_like(zz), jnp.zeros_like(zz)), -1),
+                jnp.sum(gaussian_log_density(zz, q_mean, q_logvar), -1))
+
     if not dreg:
-        return LogWeightParts(
-            log_px_given_z=-likelihood(decode(z), x),
-            log_prior=jnp.sum(gaussian_log_density(z, jnp.zeros_like(z), jnp.zeros_like(z)), -1),
-            log_q=jnp.sum(gaussian_log_density(z, mean, logvar), -1),
-        )
+        return LogWeightParts(*parts_at(z, mean, logvar))
     mean_s, logvar_s = jax.lax.stop_gradient(mean), jax.lax.stop_gradient(logvar)
 
     def log_w(zz):
-        parts = (-likelihood(decode(zz), x),
-                 jnp.sum(gaussian_log_density(zz, jnp.zeros_like(zz), jnp.zeros_like(zz)), -1),
-                 jnp.sum(gaussian_log_density(zz, mean_s, logvar_s), -1))
+        parts = parts_at(zz, mean_s, logvar_s)
         return parts[0] + parts[1] - parts[2], parts
 
     z_stop = jax.lax.stop_gradient(z)

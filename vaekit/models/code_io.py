@@ -8,7 +8,7 @@ import numpy as np
 from flax import nnx
 from jaxtyping import Float, Int, Integer
 
-from vaekit._checks import check_int
+from vaekit._checks import check_int, check_labels
 from vaekit._types import AnyArray
 
 
@@ -23,15 +23,6 @@ def _encode(graphdef, state, x, labels):
 def _decode(graphdef, state, codes, labels):
     model = nnx.merge(graphdef, state)
     return model.decode_indices(codes) if labels is None else model.decode_indices(codes, labels)
-
-
-def _check_labels(labels, n: int):
-    if labels is None:
-        return None
-    labels = np.asarray(labels)
-    if labels.shape != (n,):
-        raise ValueError(f"`labels` must have shape ({n},), got {labels.shape}.")
-    return labels.astype(np.int32)
 
 
 def _batched(fn, model: nnx.Module, data: np.ndarray, labels, batch_size: int) -> np.ndarray:
@@ -87,7 +78,7 @@ def encode_codes(
     images = np.asarray(images)
     if images.ndim < 1 or len(images) == 0:
         raise ValueError(f"`images` must have shape (n, ...) with n >= 1, got {images.shape}.")
-    labels = _check_labels(labels, len(images))
+    labels = check_labels(labels, len(images))
     return _batched(_encode, vq_model, images, labels, batch_size).astype(np.int32)
 
 
@@ -135,5 +126,5 @@ def decode_codes(
     if num_codes is not None and (codes.min() < 0 or codes.max() >= num_codes):
         raise ValueError(f"`codes` must lie in [0, {num_codes}), got values in "
                          f"[{codes.min()}, {codes.max()}].")
-    labels = _check_labels(labels, len(codes))
+    labels = check_labels(labels, len(codes))
     return _batched(_decode, vq_model, codes.astype(np.int32), labels, batch_size)

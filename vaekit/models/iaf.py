@@ -28,7 +28,7 @@ from vaekit._checks import check_int
 from vaekit._types import Batch, Likelihood
 from vaekit.models.activations import get_activation
 from vaekit.models.reparameterize import reparameterize
-from vaekit.objectives.sampled_kl import SampledVAEOutput
+from vaekit.objectives.sampled_kl import SampledVAEOutput, sampled_log_weight
 from vaekit.objectives.tcvae import gaussian_log_density
 
 GATE_BIAS = 2.0
@@ -322,6 +322,4 @@ class IAFVAE(nnx.Module):
         The importance-weight protocol of :func:`vaekit.evaluation.log_likelihood`; its mean
         is the ELBO.
         """
-        x = jnp.asarray(batch["x"])
-        out = self(x, key=key)
-        return -likelihood(out.recon, x) + out.log_prior - out.log_q
+        return sampled_log_weight(self, batch, key, likelihood)

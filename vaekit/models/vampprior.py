@@ -19,7 +19,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from vaekit._checks import check_int, check_number
 from vaekit._types import AnyArray, Batch, Likelihood
 from vaekit.models.reparameterize import reparameterize
-from vaekit.objectives.sampled_kl import SampledVAEOutput
+from vaekit.objectives.sampled_kl import SampledVAEOutput, sampled_log_weight
 from vaekit.objectives.tcvae import gaussian_log_density
 
 
@@ -192,6 +192,4 @@ class VampPriorVAE(nnx.Module):
         The importance-weight protocol of :func:`vaekit.evaluation.log_likelihood`; its mean
         is the ELBO.
         """
-        x = jnp.asarray(batch["x"])
-        out = self(x, key=key)
-        return -likelihood(out.recon, x) + out.log_prior - out.log_q
+        return sampled_log_weight(self, batch, key, likelihood)

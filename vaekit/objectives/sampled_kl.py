@@ -8,6 +8,7 @@ be negative; its expectation is the (non-negative) KL.
 
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
 
@@ -43,6 +44,15 @@ class SampledVAEOutput(NamedTuple):
     z: Array
     log_q: Array
     log_prior: Array
+
+
+def sampled_log_weight(model, batch, key, likelihood) -> Float[Array, " batch"]:
+    """``log p(x|z) + log p(z) − log q(z|x)`` of one draw per example from a model whose
+    forward ``model(x, key=key)`` returns a :class:`SampledVAEOutput`: the
+    ``log_importance_weight`` of the VampPrior and IAF VAEs (its mean is the ELBO)."""
+    x = jnp.asarray(batch["x"])
+    out = model(x, key=key)
+    return -likelihood(out.recon, x) + out.log_prior - out.log_q
 
 
 def sampled_kl(

@@ -17,18 +17,16 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from vaekit.models import conditional_forward
 from vaekit.runner.checkpoint import Checkpoints
 from vaekit.runner.config import QUANTIZED_KINDS, ConfigError, RunConfig
 from vaekit.runner.datasets import RunData, load_data
 from vaekit.runner.evaluate import evaluate_trained
 from vaekit.runner.posthoc import fit_code_prior, load_code_prior
 from vaekit.runner.report import read_rows, write_plots, write_rows
-from vaekit.runner.zoo import build_model, build_objective, build_optimizer
+from vaekit.runner.zoo import build_forward, build_model, build_objective, build_optimizer
 from vaekit.training import (
     TrainState,
     TrainStep,
-    default_forward,
     evaluate_dataset,
     make_train_step,
     train_chunks,
@@ -60,9 +58,8 @@ def build_run(config: RunConfig) -> RunParts:
                           f"training images ({data.num_train})")
     model = build_model(config.model, data.image_shape, t.seed, data.num_classes)
     objective = build_objective(config, data.num_train)
-    forward = {"cvae": conditional_forward, "iwae": getattr(objective, "forward", None)}.get(
-        config.model.kind) or default_forward
-    train = make_train_step(objective, build_optimizer(config), forward=forward,
+    train = make_train_step(objective, build_optimizer(config),
+                            forward=build_forward(config.model.kind, objective),
                             skip_nonfinite=t.on_nonfinite == "skip", grad_norm=t.grad_norm,
                             preprocess=data.preprocess)
     return RunParts(config, data, train, train.init(model, jax.random.key(t.seed)))

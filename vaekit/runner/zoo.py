@@ -15,6 +15,7 @@ from vaekit.models import (
     VampPriorVAE,
     cnn_hierarchical_vae,
     conditional_cnn_vae,
+    conditional_forward,
     conditional_mlp_vae,
     mlp_hierarchical_vae,
 )
@@ -43,6 +44,7 @@ from vaekit.runner.config import (
     RunConfig,
 )
 from vaekit.schedules import named_schedule
+from vaekit.training.train_step import Forward, default_forward
 
 
 def build_quantized_model(config: ModelConfig, image_shape: tuple[int, ...],
@@ -146,15 +148,25 @@ def build_objective(config: RunConfig, dataset_size: int) -> Objective:
         return factor_vae(o.factor_gamma, likelihood)
     if kind == "iwae":
         return iwae(o.num_samples, likelihood, dreg=o.dreg)
-    if kind in ("vamp-vae", "iaf-vae"):
-        return sampled_kl_vae(o.beta, likelihood)
+    if kind in ("vamp-vae", "iaf-vae"):  # the ELBO (β = 1), as the likelihood papers train
+        return sampled_kl_vae(1.0, likelihood)
     if kind == "hvae":
-        return hierarchical_vae(o.beta, o.free_bits, likelihood)
+        return hierarchical_vae(1.0, o.free_bits, likelihood)
     if kind == "vq-vae":
         return vq_vae(o.commitment_cost, likelihood)
     if kind == "fsq-vae":
         return quantized_autoencoder({}, likelihood)
     raise ValueError(f"`model.kind` {kind!r} has no builder")
+
+
+def build_forward(kind: str, objective: Objective) -> Forward:
+    """The forward of ``make_train_step`` for ``kind``: labels for ``cvae``, the IWAE's own
+    k-sample forward for ``iwae``, else ``model(batch["x"], key=key)``."""
+    if kind == "cvae":
+        return conditional_forward
+    if kind == "iwae":
+        return objective.forward
+    return default_forward
 
 
 def build_optimizer(config: RunConfig) -> optax.GradientTransformation:

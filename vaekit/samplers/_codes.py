@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from vaekit._checks import check_int
+from vaekit._checks import check_int, check_labels
 
 
 def check_autoencoder(model: object) -> None:
@@ -46,15 +46,6 @@ def _decode(graphdef, state, z, y):
     return _call(model.decode, args, "decode", y is not None)
 
 
-def _check_labels(labels, num: int):
-    if labels is None:
-        return None
-    labels = np.asarray(labels)
-    if labels.shape != (num,):
-        raise ValueError(f"`labels` must have shape ({num},) to match, got {labels.shape}.")
-    return labels
-
-
 def encode_posteriors(model, images, labels=None, batch_size: int = 256):
     """``(means, logvars)`` numpy ``(N, latent)`` of every image (labels for conditional
     models); every batch has ``min(batch_size, N)`` rows (the last one zero-padded), so the
@@ -64,7 +55,7 @@ def encode_posteriors(model, images, labels=None, batch_size: int = 256):
     num = int(np.shape(images)[0]) if np.ndim(images) else 0
     if num == 0:
         raise ValueError("`images` must hold at least one example (batch first), got 0.")
-    labels = _check_labels(labels, num)
+    labels = check_labels(labels, num)
     batch = min(batch_size, num)
     graphdef, state = nnx.split(model)
     means, logvars = [], []
@@ -92,6 +83,6 @@ def decode_latents(model, z, labels=None):
     """``model.decode(z)`` (or ``decode(z, labels)``), one jitted call."""
     check_autoencoder(model)
     z = jnp.asarray(z)
-    labels = _check_labels(labels, z.shape[0])
+    labels = check_labels(labels, z.shape[0])
     graphdef, state = nnx.split(model)
     return _decode(graphdef, state, z, None if labels is None else jnp.asarray(labels))
