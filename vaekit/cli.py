@@ -25,7 +25,21 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit code 2
-        raise UsageError(f"{self.prog}: error: {message}")
+        raise UsageError(f"{self.prog}: error: {message}{_did_you_mean(message)}")
+
+
+def _did_you_mean(message: str) -> str:
+    """`` (did you mean 'vae'?)`` for argparse's "invalid choice" message, else ``""``."""
+    import difflib
+    import re
+
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if not found:
+        return ""
+    choices = re.findall(r"'([^']*)'", found.group(2)) or [
+        c.strip() for c in found.group(2).split(",")]
+    close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _int(minimum: int):
@@ -204,6 +218,9 @@ def _config_from_args(args):
 
 
 def _progress_callback(console, total: int, start: int, enabled: bool):
+    """A rich progress bar that fits the console (80 columns included): the phase, the bar,
+    steps done, as many loss terms as fit, elapsed and remaining time; plus ``phase(name)``
+    to show what runs after the last step (plots, the code prior, the evaluation)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -214,22 +231,30 @@ def _progress_callback(console, total: int, start: int, enabled: bool):
     )
 
     progress = Progress(
-        TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=not enabled,
+        TextColumn("[bold]{task.description:<8}"), BarColumn(bar_width=16),
+        MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=console, disable=not enabled,
     )
     task = progress.add_task("train", total=total, completed=start, stats="compiling…")
     t0 = time.perf_counter()
     shown = ("loss", "reconstruction_loss", "kl_loss", "beta", "current_capacity", "perplexity")
     names = {"reconstruction_loss": "recon", "kl_loss": "KL", "beta": "β",
              "current_capacity": "C"}
+    fixed = 9 + 16 + (2 * len(str(total)) + 1) + 7 + 7 + 5  # all but the stats, spaced
 
     def update(step: int, row: dict) -> None:
         rate = (step - start) / max(time.perf_counter() - t0, 1e-9)
-        stats = "  ".join(f"{names.get(k, k)} {row[k]:.3g}" for k in shown if k in row)
-        progress.update(task, completed=step, stats=f"{stats}  {rate:.0f} steps/s")
+        budget = max(console.width - fixed, 12)
+        fields = [f"{names.get(k, k)} {row[k]:.3g}" for k in shown if k in row]
+        tail = f"{rate:.0f} steps/s"
+        stats = next(("  ".join([*fields[:i], tail]) for i in range(len(fields), -1, -1)
+                      if len("  ".join([*fields[:i], tail])) <= budget), tail)
+        progress.update(task, completed=step, stats=stats[:budget])
 
-    return progress, update
+    def phase(name: str) -> None:
+        progress.update(task, description=name, stats="…")
+
+    return progress, update, phase
 
 
 def _train(args, console) -> None:
@@ -249,12 +274,12 @@ def _train(args, console) -> None:
     t = config.train
     console.print(f"vaekit train: {config.model.kind} ({config.model.architecture}), "
                   f"{config.data.name}, {t.steps} steps, batch {t.batch_size}")
-    progress, update = _progress_callback(console, t.steps, 0, not args.no_progress)
+    progress, update, phase = _progress_callback(console, t.steps, 0, not args.no_progress)
     with progress:
         if args.resume:
-            out, summary = resume_run(args.resume, on_progress=update)
+            out, summary = resume_run(args.resume, on_progress=update, on_phase=phase)
         else:
-            out, summary = start_run(config, out, on_progress=update)
+            out, summary = start_run(config, out, on_progress=update, on_phase=phase)
     final = (summary["final_val"] or {}).get("loss", float("nan"))
     best = summary["best_val_loss"]
     best_text = f"best {best:.2f} at step {summary['best_step']}" if best is not None else "no best"

@@ -42,6 +42,28 @@ def _plottable(y: np.ndarray, log_scale: bool) -> np.ndarray:
     return np.where(bad, np.nan, y)
 
 
+def _robust_limits(steps, y, val_steps, val_y) -> tuple[float, float] | None:
+    """``(low, high)`` covering every value after the first tenth of the step range, and the
+    overall minimum, with 5 % padding; ``None`` when there is no such value or no spread."""
+    xs, ys = [steps], [y]
+    if val_y is not None:
+        xs.append(val_steps)
+        ys.append(_plottable(val_y, False))
+    x, v = np.concatenate(xs), np.concatenate(ys)
+    finite = np.isfinite(v)
+    if not finite.any():
+        return None
+    start = np.nanmin(x) + 0.1 * (np.nanmax(x) - np.nanmin(x))
+    late = v[finite & (x >= start)]
+    if late.size == 0:
+        return None
+    low, high = float(np.min(v[finite])), float(np.max(late))
+    if not high > low:
+        return None
+    pad = 0.05 * (high - low)
+    return low - pad, high + pad
+
+
 def loss_curves_figure(
     history: Mapping[str, Sequence[float]],
     steps: Sequence[int],
@@ -51,6 +73,7 @@ def loss_curves_figure(
     val_history: Mapping[str, Sequence[float]] | None = None,
     val_steps: Sequence[int] | None = None,
     log_scale: bool = False,
+    robust_range: bool = False,
     title: str | None = None,
 ) -> np.ndarray:
     """Plot training (and optionally validation) curves, one subplot per metric.
@@ -67,6 +90,9 @@ def loss_curves_figure(
             ``len(val_steps)``. Keys absent from it are plotted without a validation curve.
         val_steps: Step numbers of the validation values (required with ``val_history``).
         log_scale: Use a logarithmic y axis.
+        robust_range: Fit each linear y axis to the values after the first tenth of the steps
+            (and the overall minimum), so the large losses of the first steps run off the top
+            instead of flattening the rest of the curve.
         title: Optional figure title.
 
     Returns:
@@ -162,6 +188,10 @@ def loss_curves_figure(
         if log_scale and drawable:
             # With no positive finite data a log axis has no valid limits; keep it linear.
             ax.set_yscale("log", nonpositive="mask")
+        elif robust_range and drawable:
+            limits = _robust_limits(step_arr, y, val_step_arr, val.get(k))
+            if limits is not None:
+                ax.set_ylim(*limits)
         ax.set_title(str(k), fontsize=10)
         ax.set_xlabel("step", fontsize=9)
         ax.tick_params(labelsize=8)

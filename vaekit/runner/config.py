@@ -1,6 +1,7 @@
 """Run configuration: nested frozen dataclasses, loaded from TOML with every key checked."""
 
 import dataclasses
+import difflib
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -190,8 +191,9 @@ class RunConfig:
         sections = {f.name: f.type for f in dataclasses.fields(cls)}
         unknown = set(raw) - set(sections)
         if unknown:
+            hints = "".join(did_you_mean(k, sections) for k in sorted(unknown))
             raise ConfigError(
-                f"unknown config section(s) {sorted(unknown)}; known: {sorted(sections)}"
+                f"unknown config section(s) {sorted(unknown)}{hints}; known: {sorted(sections)}"
             )
         built = {}
         for name, section_cls in sections.items():
@@ -280,8 +282,9 @@ def _build_section(section_cls, table: Mapping[str, Any], section: str):
     fields = {f.name: f.type for f in dataclasses.fields(section_cls)}
     unknown = set(table) - set(fields)
     if unknown:
+        hints = "".join(did_you_mean(k, fields) for k in sorted(unknown))
         raise ConfigError(
-            f"unknown key(s) {sorted(f'{section}.{k}' for k in unknown)}; "
+            f"unknown key(s) {sorted(f'{section}.{k}' for k in unknown)}{hints}; "
             f"known keys of [{section}]: {sorted(fields)}"
         )
     return section_cls(
@@ -294,8 +297,15 @@ def _check(ok: bool, key: str, message: str, value: Any) -> None:
         raise ConfigError(f"`{key}` {message}, got {value!r}")
 
 
+def did_you_mean(value: str, choices) -> str:
+    """`` (did you mean 'x'?)`` naming the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _choice(value: str, choices: tuple[str, ...], key: str) -> None:
-    _check(value in choices, key, f"must be one of {list(choices)}", value)
+    _check(value in choices, key, f"must be one of {list(choices)}{did_you_mean(value, choices)}",
+           value)
 
 
 def validate(config: RunConfig) -> None:

@@ -12,6 +12,7 @@ images inside the compiled step by the run's ``preprocess``.
   images from the local cache (downloaded on first use, hash-checked).
 """
 
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -86,7 +87,14 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     except (OSError, ValueError) as err:
         if isinstance(err, ConfigError):
             raise
-        raise ConfigError(f"cannot read {path} as a .npz of arrays: {err}") from None
+        if isinstance(err, OSError) and not Path(path).is_file():
+            raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+        if zipfile.is_zipfile(path):
+            raise ConfigError(f"cannot read {path} as a .npz of arrays: it holds object "
+                              "(pickled) arrays, which vaekit never loads") from None
+        # numpy reports a file that is not a zip archive as "pickled data" (allow_pickle=False)
+        raise ConfigError(f"{path} is not a readable .npz archive of arrays (write one with "
+                          "numpy.savez(path, images=..., labels=...))") from None
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3):

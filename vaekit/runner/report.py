@@ -186,7 +186,9 @@ def write_plots(model, latent_dim: int, data, rows: list[dict], out: Path,
     keys = [k for k in CURVE_KEYS if k in history["train"]]
     loss_curves_figure(history["train"], history["train_steps"], files["loss_curves"],
                        keys=keys, val_history=history["val"], val_steps=history["val_steps"],
-                       title="training curves (train: chunk means)")
+                       robust_range=True,
+                       title="training curves (train: chunk means; y axes fit after the first "
+                             "tenth)")
     if "current_capacity" in history["train"]:
         files["capacity_tracking"] = str(out / "capacity_tracking.png")
         overlay_figure({"kl_loss (chunk mean)": history["train"]["kl_loss"],

@@ -129,11 +129,14 @@ def _chunks(parts: RunParts, checkpoints: Checkpoints, start: int) -> Iterator:
 
 
 def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
-            stop_at: int | None = None) -> dict:
+            on_phase: Callable[[str], None] | None = None, stop_at: int | None = None) -> dict:
     """Trains ``parts.state`` up to ``train.steps``, logging, validating and checkpointing.
 
-    ``stop_at`` stops after the chunk that reaches that step (an interrupted run, for tests).
+    ``on_phase(name)`` is told when the work after the last step starts (``"prior"``: a
+    quantized run's code prior; ``"plots"``; ``"evaluate"``). ``stop_at`` stops after the
+    chunk that reaches that step (an interrupted run, for tests).
     """
+    phase = on_phase or (lambda name: None)
     config, data, train = parts.config, parts.data, parts.train
     t = config.train
     start = int(parts.state.step)
@@ -197,13 +200,17 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
                 code_prior = load_code_prior(out, parts, model)
                 summary["prior"] = json.loads((out / "prior.json").read_text())
             else:
+                phase("prior")
                 code_prior, summary["prior"] = fit_code_prior(parts, model, out)
-        summary["files"] = write_plots(model, config.model.latent_dim, data, rows, out, t.seed,
-                                       code_prior=code_prior)
+        phase("plots")
+        write_plots(model, config.model.latent_dim, data, rows, out, t.seed,
+                    code_prior=code_prior)
+        phase("evaluate")
         try:
             summary["evaluation"] = evaluate_trained(parts, model, out, quick=True)
         except ValueError as err:  # e.g. a diverged model's non-finite latents
             summary["evaluation"] = {"error": str(err)}
+        summary["files"] = {p.stem: str(p) for p in sorted(out.glob("*.png"))}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
