@@ -11,6 +11,7 @@ from vaekit.runner.config import (
     ARCHITECTURES,
     BINARIZE,
     DATASETS,
+    FUSED,
     MODEL_KINDS,
     ON_NONFINITE,
     QUANTIZED_KINDS,
@@ -91,6 +92,9 @@ TRAIN_FLAGS = {
     "--device-data": ("train", "device_data", {
         "action": "store_const", "const": True,
         "help": "train.device_data: copy the training set to the device once"}),
+    "--fused": ("train", "fused", {"choices": FUSED, "help": "train.fused: a chunk of steps "
+                                   "as one scan, or one call per step (auto: per step for "
+                                   "conv models on a CPU)"}),
     "--architecture": ("model", "architecture", {"choices": ARCHITECTURES}),
     "--latent-dim": ("model", "latent_dim", {"type": _int(1)}),
     "--hidden": ("model", "hidden", {"type": _sizes, "help": "MLP sizes, e.g. 512,256"}),

@@ -37,6 +37,7 @@ DATASETS = ("dsprites", "digits", "npz", "arrays", *SOURCE_DATASETS)
 BINARIZE = ("none", "dynamic")
 LIKELIHOODS = ("bernoulli", "gaussian", "sum_of_squares")
 ON_NONFINITE = ("stop", "skip")
+FUSED = ("auto", "scan", "steps")
 # `vaekit sample --sampler`: the model's prior, or a post-hoc sampler fitted to the latents.
 SAMPLERS = ("prior", "gmm", "two-stage")
 
@@ -168,6 +169,10 @@ class TrainConfig:
     on_nonfinite: str = "stop"
     grad_norm: bool = True
     device_data: bool = False
+    # How a chunk of steps runs: "scan" (one lax.scan), "steps" (one compiled call per step),
+    # "auto": "steps" for convolutional models on a CPU (XLA runs convolutions inside loops
+    # 20-50x slower there), else "scan". Same batches and metrics either way.
+    fused: str = "auto"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,6 +371,7 @@ def validate(config: RunConfig) -> None:
     _check(t.steps_per_call > 0, "train.steps_per_call", "must be > 0", t.steps_per_call)
     _check(t.seed >= 0, "train.seed", "must be >= 0", t.seed)
     _choice(t.on_nonfinite, ON_NONFINITE, "train.on_nonfinite")
+    _choice(t.fused, FUSED, "train.fused")
     p = config.prior
     _check(p.steps >= 0, "prior.steps", "must be >= 0 (0: no prior)", p.steps)
     for key in ("batch_size", "num_images", "width", "num_layers", "num_heads"):

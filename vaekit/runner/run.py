@@ -23,7 +23,13 @@ from vaekit.runner.datasets import RunData, load_data
 from vaekit.runner.evaluate import evaluate_trained
 from vaekit.runner.posthoc import fit_code_prior, load_code_prior
 from vaekit.runner.report import read_rows, write_plots, write_rows
-from vaekit.runner.zoo import build_forward, build_model, build_objective, build_optimizer
+from vaekit.runner.zoo import (
+    build_forward,
+    build_model,
+    build_objective,
+    build_optimizer,
+    scan_chunks,
+)
 from vaekit.training import (
     TrainState,
     TrainStep,
@@ -47,6 +53,7 @@ class RunParts:
     data: RunData
     train: TrainStep
     state: TrainState
+    fused: bool = True
 
 
 def build_run(config: RunConfig) -> RunParts:
@@ -62,7 +69,8 @@ def build_run(config: RunConfig) -> RunParts:
                             forward=build_forward(config.model.kind, objective),
                             skip_nonfinite=t.on_nonfinite == "skip", grad_norm=t.grad_norm,
                             preprocess=data.preprocess)
-    return RunParts(config, data, train, train.init(model, jax.random.key(t.seed)))
+    return RunParts(config, data, train, train.init(model, jax.random.key(t.seed)),
+                    fused=scan_chunks(config, model))
 
 
 def default_run_dir(config: RunConfig) -> Path:
@@ -114,7 +122,7 @@ def _chunks(parts: RunParts, checkpoints: Checkpoints, start: int) -> Iterator:
     if not data.stream:
         for state, step, metrics in train_chunks(
                 train, parts.state, data.arrays("train", labelled), batch_size=t.batch_size,
-                seed=t.seed, device_data=t.device_data, **common):
+                seed=t.seed, device_data=t.device_data, fused=parts.fused, **common):
             yield state, step, metrics, None
         return
     from vaekit.data.stream import stream_batches, stream_chunks

@@ -159,6 +159,24 @@ def build_objective(config: RunConfig, dataset_size: int) -> Objective:
     raise ValueError(f"`model.kind` {kind!r} has no builder")
 
 
+def has_convolutions(model: nnx.Module) -> bool:
+    """Whether ``model`` holds an ``nnx.Conv`` or ``nnx.ConvTranspose`` anywhere."""
+    return any(isinstance(node, nnx.Conv | nnx.ConvTranspose)
+               for _, node in nnx.iter_graph(model))
+
+
+def scan_chunks(config: RunConfig, model: nnx.Module) -> bool:
+    """``train.fused``: fuse a chunk's steps into one ``lax.scan`` (``"scan"``), or call the
+    step once per step (``"steps"``); ``"auto"`` scans unless the model is convolutional and
+    the backend a CPU, whose convolutions run 20-50x slower inside XLA loops."""
+    fused = config.train.fused
+    if fused == "auto":
+        import jax
+
+        return not (jax.default_backend() == "cpu" and has_convolutions(model))
+    return fused == "scan"
+
+
 def build_forward(kind: str, objective: Objective) -> Forward:
     """The forward of ``make_train_step`` for ``kind``: labels for ``cvae``, the IWAE's own
     k-sample forward for ``iwae``, else ``model(batch["x"], key=key)``."""

@@ -99,6 +99,7 @@ def train_chunks(
     steps_per_call: int = 50,
     periods: tuple[int, ...] = (),
     device_data: bool = False,
+    fused: bool = True,
 ) -> Iterator[tuple[TrainState, int, dict[str, np.ndarray]]]:
     """Trains chunk by chunk, yielding ``(state, step, metrics)`` after each chunk.
 
@@ -113,6 +114,13 @@ def train_chunks(
     each chunk goes through ``train.multi_step_indexed``, which gathers its batches inside
     the compiled scan: per chunk only the ``(k, batch_size)`` indices cross from the host.
     The batches, and so the results, are the same as without it.
+
+    ``fused=False`` runs each chunk as ``k`` calls of ``train.step`` from Python (same batches,
+    same chunk boundaries and metrics) instead of one ``lax.scan``: the route around XLA's CPU
+    backend, which runs a convolution inside any while loop (scan, fori_loop, partly unrolled
+    or not) 20-50x slower than the same convolution at the top level of a program (measured
+    2026-12-03, jax 0.10.2: a conv gradient step 1.9 s in a scan against 0.037 s alone; see
+    benchmarks/RESULTS.md). The runner chooses it for convolutional models on a CPU.
     """
     steps_per_call = check_int(steps_per_call, "steps_per_call")
     n = len(next(iter(data.values())))
@@ -128,6 +136,16 @@ def train_chunks(
     while step < end:
         k = chunk_length(step, end, steps_per_call, *periods)
         idx = batch_indices(n, batch_size, k, seed, start_batch=step)
+        if not fused:
+            rows = []
+            for t in range(k):
+                state, row = train.step(state, {key: v[idx[t]] for key, v in data.items()})
+                rows.append(row)
+            rows = jax.device_get(rows)
+            metrics = {name: np.stack([np.asarray(r[name]) for r in rows]) for name in rows[0]}
+            step += k
+            yield state, step, metrics
+            continue
         if device_data:
             state, metrics = train.multi_step_indexed(state, data, idx.astype(np.int32))
         else:
@@ -149,6 +167,7 @@ def fit(
     eval_every: int = 0,
     callback: Callable[[int, dict[str, float]], None] | None = None,
     device_data: bool = False,
+    fused: bool = True,
 ) -> tuple[TrainState, dict]:
     """Trains ``state`` for ``num_steps`` optimiser steps on in-memory ``data``.
 
@@ -173,6 +192,8 @@ def fit(
         compiled scan (``train.multi_step_indexed``): no host-to-device copy of batches per
         chunk. Same batches and results as the default; the data set must fit in device
         memory (for data that does not, see :mod:`vaekit.training.data`).
+      fused: ``False`` calls ``train.step`` once per step (see :func:`train_chunks`; for
+        convolutional models on a CPU).
 
     Returns:
       ``(state, history)``: ``history["train"]`` maps metric names to per-step lists and
@@ -184,7 +205,7 @@ def fit(
     end_step = int(state.step) + check_int(num_steps, "num_steps")
     chunks = train_chunks(train, state, data, num_steps=num_steps, batch_size=batch_size,
                           seed=seed, steps_per_call=steps_per_call, periods=(eval_every,),
-                          device_data=device_data)
+                          device_data=device_data, fused=fused)
     for state, step, metrics in chunks:
         k = len(next(iter(metrics.values())))
         for name, values in metrics.items():
