@@ -110,13 +110,15 @@ class PriorConfig:
     by ``make_train_step`` to the code grids of up to ``num_images`` training images (encoded
     once by the frozen autoencoder) for ``steps`` steps, validated on the validation codes, and
     saved under ``checkpoints/prior``; ``vaekit sample`` then draws codes from it.
-    ``steps = 0`` trains no prior (samples decode uniformly random codes).
+    ``steps = 0`` trains no prior (samples decode uniformly random codes). Cost on the 2-core
+    CPU: about 0.25 s per step for the 16x16 grid of a 64x64 image at batch 32 (4 minutes for
+    the default 1,000 steps); a GPU takes milliseconds.
     """
 
-    steps: int = 2000
-    batch_size: int = 64
+    steps: int = 1000
+    batch_size: int = 32
     lr: float = 1e-3
-    num_images: int = 20000
+    num_images: int = 10000
     width: int = 64
     num_layers: int = 2
     num_heads: int = 4

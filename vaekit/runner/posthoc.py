@@ -134,6 +134,7 @@ def fit_code_prior(parts, model: VQVAE, out: Path) -> tuple[CodePrior, dict]:
                     if val["bits_per_code"] < best[0]:
                         best = (val["bits_per_code"], step)
                         checkpoints.save(state, best=True)
+                log.flush()
             checkpoints.save(state)
         prior = checkpoints.restore(state, "best").model()
     finally:
