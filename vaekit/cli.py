@@ -16,6 +16,8 @@ from vaekit.runner.config import (
     ON_NONFINITE,
     QUANTIZED_KINDS,
     SAMPLERS,
+    TRACKERS,
+    did_you_mean,
 )
 from vaekit.schedules import SCHEDULE_NAMES
 
@@ -73,6 +75,15 @@ def _float(minimum: float, strict: bool):
     return parse
 
 
+def _names(text: str, choices: tuple[str, ...]) -> list[str]:
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    for name in names:
+        if name not in choices:
+            raise argparse.ArgumentTypeError(
+                f"{name!r} is not one of {', '.join(choices)}{did_you_mean(name, choices)}")
+    return names
+
+
 def _sizes(text: str) -> list[int]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
@@ -95,6 +106,9 @@ TRAIN_FLAGS = {
     "--fused": ("train", "fused", {"choices": FUSED, "help": "train.fused: a chunk of steps "
                                    "as one scan, or one call per step (auto: per step for "
                                    "conv models on a CPU)"}),
+    "--track": ("train", "track", {"type": lambda text: _names(text, TRACKERS),
+                                   "help": "experiment trackers, e.g. tensorboard,mlflow "
+                                           "(pip install \"vaekit[track]\")"}),
     "--architecture": ("model", "architecture", {"choices": ARCHITECTURES}),
     "--latent-dim": ("model", "latent_dim", {"type": _int(1)}),
     "--hidden": ("model", "hidden", {"type": _sizes, "help": "MLP sizes, e.g. 512,256"}),

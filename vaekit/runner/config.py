@@ -38,6 +38,7 @@ BINARIZE = ("none", "dynamic")
 LIKELIHOODS = ("bernoulli", "gaussian", "sum_of_squares")
 ON_NONFINITE = ("stop", "skip")
 FUSED = ("auto", "scan", "steps")
+TRACKERS = ("tensorboard", "mlflow")
 # `vaekit sample --sampler`: the model's prior, or a post-hoc sampler fitted to the latents.
 SAMPLERS = ("prior", "gmm", "two-stage")
 
@@ -175,6 +176,9 @@ class TrainConfig:
     # "auto": "steps" for convolutional models on a CPU (XLA runs convolutions inside loops
     # 20-50x slower there), else "scan". Same batches and metrics either way.
     fused: str = "auto"
+    # Experiment trackers fed with every metric row and the plots: "tensorboard", "mlflow"
+    # (vaekit.runner.tracking; the `track` extra).
+    track: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,7 +268,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"`{key}` must be a list of integers, got {value!r}")
+            what = "names" if typing.get_args(hint)[0] is str else "integers"
+            raise ConfigError(f"`{key}` must be a list of {what}, got {value!r}")
         return tuple(_coerce(v, typing.get_args(hint)[0], key) for v in value)
     if hint is bool:
         if not isinstance(value, bool):
@@ -374,6 +379,8 @@ def validate(config: RunConfig) -> None:
     _check(t.seed >= 0, "train.seed", "must be >= 0", t.seed)
     _choice(t.on_nonfinite, ON_NONFINITE, "train.on_nonfinite")
     _choice(t.fused, FUSED, "train.fused")
+    for name in t.track:
+        _choice(name, TRACKERS, "train.track")
     p = config.prior
     _check(p.steps >= 0, "prior.steps", "must be >= 0 (0: no prior)", p.steps)
     for key in ("batch_size", "num_images", "width", "num_layers", "num_heads"):

@@ -23,6 +23,7 @@ from vaekit.runner.datasets import RunData, load_data
 from vaekit.runner.evaluate import evaluate_trained
 from vaekit.runner.posthoc import fit_code_prior, load_code_prior
 from vaekit.runner.report import read_rows, write_plots, write_rows
+from vaekit.runner.tracking import make_trackers
 from vaekit.runner.zoo import (
     build_forward,
     build_model,
@@ -154,10 +155,17 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
     val_losses = [(r["loss"], r["step"]) for r in rows if r["split"] == "val"]
     best_loss, best_step = min(val_losses, default=(float("inf"), None))
     checkpoints = Checkpoints(out, t.keep)
+    trackers = make_trackers(t.track, out, config.to_dict())
     labelled = config.model.kind == "cvae"
     val = data.arrays("val", labelled)
     t0 = time.perf_counter()
     state, step = parts.state, start
+
+    def record(row: dict) -> None:
+        log.write(json.dumps(row) + "\n")
+        for tracker in trackers:
+            tracker.log(row)
+
     try:
         with metrics_path.open("a") as log, contextlib.closing(
                 _chunks(parts, checkpoints, start)) as chunks:
@@ -171,13 +179,13 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
                         "train.on_nonfinite = \"skip\" to skip such steps instead)"
                     )
                 row = _chunk_row(step, metrics)
-                log.write(json.dumps(row) + "\n")
+                record(row)
                 if on_progress is not None:
                     on_progress(step, row)
                 final = step >= t.steps
                 if final or (t.eval_every and step % t.eval_every == 0):
                     result = evaluate_dataset(train, state, val, t.batch_size)
-                    log.write(json.dumps({"split": "val", "step": step, **result}) + "\n")
+                    record({"split": "val", "step": step, **result})
                     if result["loss"] < best_loss:
                         best_loss, best_step = result["loss"], step
                         checkpoints.save(state, best=True, stream_state=stream_state)
@@ -186,6 +194,10 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
                     checkpoints.save(state, stream_state=stream_state)
                 if stop_at is not None and step >= stop_at:
                     break
+    except BaseException:
+        for tracker in trackers:  # what was logged up to the failure stays readable
+            tracker.close()
+        raise
     finally:
         checkpoints.close()
     seconds = time.perf_counter() - t0
@@ -219,6 +231,10 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
         except ValueError as err:  # e.g. a diverged model's non-finite latents
             summary["evaluation"] = {"error": str(err)}
         summary["files"] = {p.stem: str(p) for p in sorted(out.glob("*.png"))}
+        for tracker in trackers:
+            tracker.images(summary["files"], step)
+    for tracker in trackers:
+        tracker.close()
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
