@@ -22,9 +22,8 @@ return.
 Domains are the documented ones: images and Bernoulli targets in [0, 1], labels and code
 indices in range, log-variances within the finite ranges the loss terms document (±80;
 ±40 for DIP-VAE-II, whose penalty squares ``exp(logvar)``; ±16 when float16 samples are drawn
-from them, since ``exp(logvar / 2)`` must fit float16). A known library bug outside the files
-this suite may fix has its internal argument name accepted by its case and is pinned by
-``test_known_bug_*`` (xfail, strict).
+from them, since ``exp(logvar / 2)`` must fit float16). The library bugs this suite found are
+fixed and kept as regression tests at the end of the file.
 """
 
 import functools
@@ -1150,9 +1149,7 @@ def _render_indices_device(d):
     return lambda: vaekit.data.render_indices_device(jnp.asarray(indices))
 
 
-# render_dsprites_batch names `indices` (index_to_factors_device's) for out-of-range indices:
-# reported, pinned below.
-@case("vaekit.data.render_dsprites_batch", "indices")
+@case("vaekit.data.render_dsprites_batch")
 def _render_dsprites_batch(d):
     indices = d.ints((d.pick((1, 3)),), vaekit.data.NUM_COMBINATIONS, dtype=np.int32)
     return lambda: vaekit.data.render_dsprites_batch({"index": jnp.asarray(indices)}, None)
@@ -1829,14 +1826,6 @@ def test_learned_gamma_nll_of_mismatched_x_names_x():
         samplers.learned_gamma_nll_term()(out, {"x": jnp.zeros((3, 5))}, 0)
 
 
-# ---------------------------------------------------------------------------------------------
-# Known library bugs found by this suite, outside the files it may fix (reported; their
-# internal argument names accepted by the cases above; xfail, strict: a fix makes them pass,
-# and then the case above should be restored)
-
-
-@pytest.mark.xfail(strict=True, reason="dsprites_device.render_dsprites_batch passes no name to "
-                                       "_validate_indices: the error names `indices`")
-def test_known_bug_render_dsprites_batch_of_out_of_range_index_names_batch():
+def test_render_dsprites_batch_of_out_of_range_index_names_batch():
     with pytest.raises(ValueError, match=r"(?<!\w)batch(?!\w)"):
         vaekit.data.render_dsprites_batch({"index": np.array([vaekit.data.NUM_COMBINATIONS])})

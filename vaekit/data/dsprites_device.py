@@ -109,9 +109,14 @@ def index_to_factors_device(indices: Integer[AnyArray, " batch"]) -> Int[Array, 
         >>> index_to_factors_device(jnp.array([0, 1, 32, 737279])).tolist()
         [[0, 0, 0, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [2, 5, 39, 31, 31]]
     """
-    _check_integer(indices, "indices", ndim=1)
+    return _checked_factors(indices, "indices")
+
+
+def _checked_factors(indices, name: str) -> Array:
+    """:func:`index_to_factors_device` with errors naming ``name`` (the caller's argument)."""
+    _check_integer(indices, name, ndim=1)
     if _is_concrete(indices) and indices.size:
-        _validate_indices(np.asarray(indices))
+        _validate_indices(np.asarray(indices), name)
     return _index_to_factors(jnp.asarray(indices))
 
 
@@ -248,7 +253,7 @@ def render_dsprites_batch(
         raise ValueError(f"the batch already holds {clash}; render_dsprites_batch would "
                          "overwrite them")
     del key
-    factors = index_to_factors_device(batch["index"])
+    factors = _checked_factors(batch["index"], 'batch["index"]')
     out = {name: value for name, value in batch.items() if name != "index"}
     out["x"] = render_device(factors, dtype=jnp.float32)
     out["y"] = factors[:, FACTOR_NAMES.index("shape")]

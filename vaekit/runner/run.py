@@ -212,31 +212,40 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
         "session_seconds": seconds,
         "steps_per_second": (step - start) / seconds if step > start else None,
     }
-    if summary["complete"]:
-        model = state.model()
-        code_prior = None
-        if config.model.kind in QUANTIZED_KINDS and config.prior.steps:
-            if (out / "prior.json").is_file():  # a resumed run keeps its finished prior
-                code_prior = load_code_prior(out, parts, model)
-                summary["prior"] = json.loads((out / "prior.json").read_text())
-            else:
-                phase("prior")
-                code_prior, summary["prior"] = fit_code_prior(parts, model, out)
-        phase("plots")
-        write_plots(model, config.model.latent_dim, data, rows, out, t.seed,
-                    code_prior=code_prior)
-        phase("evaluate")
-        try:
-            summary["evaluation"] = evaluate_trained(parts, model, out, quick=True)
-        except ValueError as err:  # e.g. a diverged model's non-finite latents
-            summary["evaluation"] = {"error": str(err)}
-        summary["files"] = {p.stem: str(p) for p in sorted(out.glob("*.png"))}
+    try:
+        if summary["complete"]:
+            _finish(parts, state, rows, out, summary, phase, trackers)
+    finally:
         for tracker in trackers:
-            tracker.images(summary["files"], step)
-    for tracker in trackers:
-        tracker.close()
+            tracker.close()
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _finish(parts: RunParts, state, rows: list[dict], out: Path, summary: dict, phase,
+            trackers: list) -> None:
+    """After the last step: a quantized run's code prior, the plots, the evaluation, and the
+    plots to the trackers; fills ``summary``."""
+    config, data, t = parts.config, parts.data, parts.config.train
+    model = state.model()
+    code_prior = None
+    if config.model.kind in QUANTIZED_KINDS and config.prior.steps:
+        if (out / "prior.json").is_file():  # a resumed run keeps its finished prior
+            code_prior = load_code_prior(out, parts, model)
+            summary["prior"] = json.loads((out / "prior.json").read_text())
+        else:
+            phase("prior")
+            code_prior, summary["prior"] = fit_code_prior(parts, model, out)
+    phase("plots")
+    write_plots(model, config.model.latent_dim, data, rows, out, t.seed, code_prior=code_prior)
+    phase("evaluate")
+    try:
+        summary["evaluation"] = evaluate_trained(parts, model, out, quick=True)
+    except ValueError as err:  # e.g. a diverged model's non-finite latents
+        summary["evaluation"] = {"error": str(err)}
+    summary["files"] = {p.stem: str(p) for p in sorted(out.glob("*.png"))}
+    for tracker in trackers:
+        tracker.images(summary["files"], summary["step"])
 
 
 def start_run(config: RunConfig, out: Path | None = None, **kwargs) -> tuple[Path, dict]:
