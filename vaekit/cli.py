@@ -33,7 +33,6 @@ class _Parser(argparse.ArgumentParser):
 
 def _did_you_mean(message: str) -> str:
     """`` (did you mean 'vae'?)`` for argparse's "invalid choice" message, else ``""``."""
-    import difflib
     import re
 
     found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
@@ -41,8 +40,7 @@ def _did_you_mean(message: str) -> str:
         return ""
     choices = re.findall(r"'([^']*)'", found.group(2)) or [
         c.strip() for c in found.group(2).split(",")]
-    close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(found.group(1), choices)
 
 
 def _int(minimum: int):

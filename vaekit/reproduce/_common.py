@@ -3,14 +3,13 @@
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import jax
 import numpy as np
 from flax import nnx
 
 from vaekit.data import IMAGE_SHAPE, index_to_factors, render, split_indices
 from vaekit.models import VAE, MLPDecoder, MLPEncoder
 from vaekit.plots._render import new_figure, render_figure
-from vaekit.training import TrainState, TrainStep, batch_indices, train_chunks
+from vaekit.training import TrainState, TrainStep, train_chunks
 
 PROFILES = ("smoke", "quick", "full")
 
@@ -30,36 +29,18 @@ def train_history(
     """Trains ``num_steps`` steps; returns the state and per-step metrics (``"step"`` too).
 
     ``fused=True`` runs chunks of ``steps_per_call`` steps through ``train.multi_step`` (one
-    ``lax.scan``, :func:`vaekit.training.train_chunks`); ``fused=False`` calls ``train.step``
-    once per step from Python with the same batches (:func:`vaekit.training.batch_indices`).
-    Convolutional models need the latter on a CPU: XLA's CPU backend runs convolutions inside a
-    ``lax.scan`` about ten times slower than the same step called on its own (measured
-    2026-11-25 with jax 0.10.2 on the 2-core development machine: 0.6-1.0 s against 0.05-0.1 s
-    per VQ-VAE step).
+    ``lax.scan``); ``fused=False`` calls ``train.step`` once per step with the same batches,
+    which convolutional models need on a CPU (both :func:`vaekit.training.train_chunks`; see
+    its ``fused`` for the measurement).
     """
     rows: dict[str, list[np.ndarray]] = {}
-    if fused:
-        chunks = train_chunks(train, state, data, num_steps=num_steps, batch_size=batch_size,
-                              seed=seed, steps_per_call=steps_per_call)
-        for chunk_state, _, metrics in chunks:
-            state = chunk_state
-            for name, values in metrics.items():
-                if keep(name):
-                    rows.setdefault(name, []).append(np.asarray(values, np.float64))
-    else:
-        n = len(next(iter(data.values())))
-        start = int(state.step)
-        idx = batch_indices(n, batch_size, num_steps, seed, start_batch=start)
-        pending = []
-        for i in range(num_steps):
-            state, metrics = train.step(state, {k: v[idx[i]] for k, v in data.items()})
-            pending.append(metrics)
-            if len(pending) == steps_per_call or i == num_steps - 1:
-                for metrics in jax.device_get(pending):
-                    for name, value in metrics.items():
-                        if keep(name):
-                            rows.setdefault(name, []).append(np.asarray([value], np.float64))
-                pending = []
+    chunks = train_chunks(train, state, data, num_steps=num_steps, batch_size=batch_size,
+                          seed=seed, steps_per_call=steps_per_call, fused=fused)
+    for chunk_state, _, metrics in chunks:
+        state = chunk_state
+        for name, values in metrics.items():
+            if keep(name):
+                rows.setdefault(name, []).append(np.asarray(values, np.float64))
     history = {name: np.concatenate(values) for name, values in rows.items()}
     history["step"] = np.arange(1, len(next(iter(history.values()))) + 1, dtype=np.float64)
     return state, history

@@ -22,6 +22,7 @@ from vaekit.evaluation.log_likelihood import has_log_weight, log_likelihood
 from vaekit.models import IAFVAE, VQVAE, ConditionalVAE, HierarchicalVAE, VampPriorVAE
 from vaekit.objectives import LIKELIHOODS
 from vaekit.plots import bar_chart_figure, heatmap_figure
+from vaekit.runner.posthoc import code_bits, load_code_prior, num_codes_of
 
 ACTIVE_THRESHOLD = 0.01
 QUICK_NLL_SAMPLES = 100
@@ -119,9 +120,7 @@ def evaluate_trained(parts, model, out: Path, *, quick: bool,
     config = parts.config
     k = QUICK_NLL_SAMPLES if nll_samples is None else nll_samples
     if isinstance(model, VQVAE):
-        quantizer = model.quantizer
-        num_codes = getattr(quantizer, "codebook_size", getattr(quantizer, "num_codes", None))
-        return codebook_report(model, parts.data.val_images, num_codes, out)
+        return codebook_report(model, parts.data.val_images, num_codes_of(model), out)
     nll = likelihood_report(parts, model, k)
     if isinstance(model, ConditionalVAE):
         return nll  # see docs/conditioning.md for the generation-accuracy check
@@ -142,7 +141,6 @@ def evaluate_run(run_dir: str | Path, which: str = "best", *, quick: bool = Fals
 
     ``nll_samples`` importance samples per validation image for the NLL (0: skip it); a
     quantized run with a code prior also reports the prior's held-out bits per code."""
-    from vaekit.runner.posthoc import code_bits, load_code_prior
     from vaekit.runner.run import load_run
 
     run_dir = Path(run_dir)

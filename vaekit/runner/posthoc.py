@@ -33,9 +33,9 @@ from vaekit.runner.config import SAMPLERS, ConfigError
 from vaekit.training import make_train_step, train_chunks
 
 PRIOR_DIR = "checkpoints/prior"
-__all__ = ["SAMPLERS", "fit_code_prior", "load_code_prior", "posthoc_images", "train_images"]
+__all__ = ["SAMPLERS", "code_bits", "fit_code_prior", "load_code_prior", "num_codes_of",
+           "posthoc_images", "prior_code_images", "train_images"]
 POSTHOC_IMAGES = 10000
-_LN2 = math.log(2.0)
 
 
 def train_images(data, num: int, seed: int, labelled: bool = False):
@@ -76,22 +76,20 @@ def _new_prior(config, num_codes: int, grid_shape: tuple[int, ...]) -> CodePrior
 
 
 @nnx.jit
-def _code_nll(prior: CodePrior, codes: jax.Array) -> tuple[jax.Array, jax.Array]:
-    logits = prior(codes)  # no key: dropout off
-    log_probs = jax.nn.log_softmax(logits, axis=-1)
-    flat = prior.flatten(codes)
-    nll = -jnp.take_along_axis(log_probs, flat[..., None], axis=-1)[..., 0]
-    return jnp.sum(nll), jnp.sum(jnp.argmax(logits, -1) == flat)
+def _code_metrics(prior: CodePrior, codes: jax.Array) -> dict[str, jax.Array]:
+    return code_prior_nll()(prior(codes), {"codes": codes}, 0)[1]  # no key: dropout off
 
 
 def code_bits(prior: CodePrior, codes: np.ndarray, batch_size: int = 256) -> dict[str, float]:
-    """Held-out bits per code and next-code accuracy of ``prior`` on ``codes`` (dropout off)."""
-    total, correct = 0.0, 0.0
+    """Held-out bits per code and next-code accuracy of ``prior`` on ``codes`` (dropout off):
+    :func:`vaekit.code_prior_nll`'s metrics, averaged over batches weighted by their size."""
+    totals = {"bits_per_code": 0.0, "accuracy": 0.0}
     for start in range(0, len(codes), batch_size):
-        nll, hits = _code_nll(prior, jnp.asarray(codes[start:start + batch_size]))
-        total, correct = total + float(nll), correct + float(hits)
-    count = codes.size
-    return {"bits_per_code": total / count / _LN2, "accuracy": correct / count}
+        chunk = codes[start:start + batch_size]
+        metrics = _code_metrics(prior, jnp.asarray(chunk))
+        for name in totals:
+            totals[name] += float(metrics[name]) * len(chunk)
+    return {name: total / len(codes) for name, total in totals.items()}
 
 
 def unigram_bits(train_codes: np.ndarray, codes: np.ndarray, num_codes: int) -> float:

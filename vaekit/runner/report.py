@@ -17,6 +17,7 @@ from vaekit.plots import (
     reconstruction_figure,
     traverse_latents,
 )
+from vaekit.runner.posthoc import num_codes_of, prior_code_images
 
 CURVE_KEYS = ("loss", "reconstruction_loss", "kl_loss", "beta", "capacity_loss",
               "current_capacity", "active_dims", "codebook_loss", "commitment_loss",
@@ -118,16 +119,12 @@ def write_samples(model, latent_dim: int, key: jax.Array, path: Path, n: int = 3
     (no prior trained) a grid of uniformly random codes."""
     if isinstance(model, VQVAE):
         if code_prior is not None:
-            from vaekit.runner.posthoc import prior_code_images
-
             image_grid_figure(prior_code_images(model, code_prior, key, n, temperature), path,
                               title=f"decoded codes drawn from the learned code prior "
                                     f"(temperature {temperature:g})")
             return
         grid = model.encode(jnp.asarray(image[None])).shape[1:-1]
-        quantizer = model.quantizer
-        num_codes = getattr(quantizer, "codebook_size", getattr(quantizer, "num_codes", 1))
-        indices = jax.random.randint(key, (n, *grid), 0, num_codes)
+        indices = jax.random.randint(key, (n, *grid), 0, num_codes_of(model))
         image_grid_figure(np.asarray(_vq_decode_indices(model, indices)), path,
                           title="decoded grids of uniformly random codes (no prior model)")
         return
