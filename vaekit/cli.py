@@ -105,7 +105,7 @@ TRAIN_FLAGS = {
                                    "as one scan, or one call per step (auto: per step for "
                                    "conv models on a CPU)"}),
     "--track": ("train", "track", {"type": lambda text: _names(text, TRACKERS),
-                                   "help": "experiment trackers, e.g. tensorboard,mlflow "
+                                   "help": "experiment trackers, e.g. tensorboard,mlflow,wandb "
                                            "(pip install \"vaekit[track]\")"}),
     "--architecture": ("model", "architecture", {"choices": ARCHITECTURES}),
     "--latent-dim": ("model", "latent_dim", {"type": _int(1)}),

@@ -38,7 +38,7 @@ BINARIZE = ("none", "dynamic")
 LIKELIHOODS = ("bernoulli", "gaussian", "sum_of_squares")
 ON_NONFINITE = ("stop", "skip")
 FUSED = ("auto", "scan", "steps")
-TRACKERS = ("tensorboard", "mlflow")
+TRACKERS = ("tensorboard", "mlflow", "wandb")
 # `vaekit sample --sampler`: the model's prior, or a post-hoc sampler fitted to the latents.
 SAMPLERS = ("prior", "gmm", "two-stage")
 
@@ -176,7 +176,8 @@ class TrainConfig:
     # "auto": "steps" for convolutional models on a CPU (XLA runs convolutions inside loops
     # 20-50x slower there), else "scan". Same batches and metrics either way.
     fused: str = "auto"
-    # Experiment trackers fed with every metric row and the plots: "tensorboard", "mlflow"
+    # Experiment trackers fed with every metric row and the plots: "tensorboard", "mlflow",
+    # "wandb" (offline)
     # (vaekit.runner.tracking; the `track` extra).
     track: tuple[str, ...] = ()
 

@@ -155,7 +155,7 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
     val_losses = [(r["loss"], r["step"]) for r in rows if r["split"] == "val"]
     best_loss, best_step = min(val_losses, default=(float("inf"), None))
     checkpoints = Checkpoints(out, t.keep)
-    trackers = make_trackers(t.track, out, config.to_dict())
+    trackers = make_trackers(t.track, out, config.to_dict(), start)
     labelled = config.model.kind == "cvae"
     val = data.arrays("val", labelled)
     t0 = time.perf_counter()

@@ -1,12 +1,18 @@
-"""Experiment trackers fed by the runner: TensorBoard event files and an MLflow run.
+"""Experiment trackers fed by the runner: TensorBoard event files, an MLflow run, and a
+Weights & Biases run in offline mode.
 
-``train.track = ["tensorboard", "mlflow"]`` (or ``vaekit train --track tensorboard,mlflow``)
-logs every metric row of ``metrics.jsonl`` (``train/<name>`` chunk means and ``val/<name>``)
-at its step, the config as hyperparameters, and at the end every plot of the run as an image
-(TensorBoard) or artifact (MLflow). Files stay inside the run directory: ``tensorboard/``
-(``tensorboard --logdir RUN/tensorboard``) and ``mlruns/`` (an MLflow file store:
-``mlflow ui --backend-store-uri RUN/mlruns``). Each tracker is an optional extra
+``train.track = ["tensorboard", "mlflow", "wandb"]`` (or ``vaekit train --track
+tensorboard,mlflow,wandb``) logs every metric row of ``metrics.jsonl`` (``train/<name>`` chunk
+means and ``val/<name>``) at its step, the config as hyperparameters, and at the end every plot
+of the run as an image (TensorBoard, W&B) or artifact (MLflow). Files stay inside the run
+directory: ``tensorboard/`` (``tensorboard --logdir RUN/tensorboard``), ``mlruns/`` (an MLflow
+file store: ``mlflow ui --backend-store-uri RUN/mlruns``) and ``wandb/`` (offline runs, uploaded
+later with ``wandb sync RUN/wandb/offline-run-*``). Each tracker is an optional extra
 (``pip install "vaekit[track]"``); a missing one is a ``ConfigError`` naming the extra.
+
+A resumed run continues its trackers' runs without duplicate points: TensorBoard purges the
+events after the resumed step (``purge_step``), MLflow skips the steps it already holds, and
+W&B resumes the same run id (``resume="allow"``) from the resumed step.
 """
 
 import os
@@ -16,7 +22,7 @@ import numpy as np
 
 from vaekit.runner.config import TRACKERS, ConfigError
 
-__all__ = ["TRACKERS", "MLflowTracker", "TensorBoardTracker", "make_trackers"]
+__all__ = ["TRACKERS", "MLflowTracker", "TensorBoardTracker", "WandbTracker", "make_trackers"]
 
 
 def _scalars(row: dict) -> dict[str, float]:
@@ -28,13 +34,15 @@ def _scalars(row: dict) -> dict[str, float]:
 class TensorBoardTracker:
     """Scalars and images through tensorboardX's ``SummaryWriter`` under ``run/tensorboard``."""
 
-    def __init__(self, out: Path, config: dict):
+    def __init__(self, out: Path, config: dict, start: int = 0):
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
             raise ConfigError("`train.track` = \"tensorboard\" needs tensorboardX: "
                               "pip install \"vaekit[track]\"") from None
-        self.writer = SummaryWriter(logdir=str(out / "tensorboard"))
+        # A resumed run: readers drop the earlier session's events after `start`.
+        self.writer = SummaryWriter(logdir=str(out / "tensorboard"),
+                                    purge_step=start + 1 if start else None)
         self.writer.add_text("config", "\n".join(
             f"    [{section}] {key} = {value}" for section, table in config.items()
             for key, value in table.items()), 0)
@@ -58,7 +66,7 @@ class MLflowTracker:
     """One MLflow run in the file store ``run/mlruns`` (experiment ``vaekit``): the config as
     params, metrics per step, plots as artifacts."""
 
-    def __init__(self, out: Path, config: dict):
+    def __init__(self, out: Path, config: dict, start: int = 0):
         try:
             from mlflow.tracking import MlflowClient
         except ImportError:
@@ -78,10 +86,17 @@ class MLflowTracker:
             for section, table in config.items():
                 for key, value in table.items():
                     self.client.log_param(self.run_id, f"{section}.{key}", str(value)[:500])
+        # Steps an interrupted session logged after its last checkpoint come again, equal, in
+        # the resumed one: log each (split, step) once.
+        self.logged = {split: {m.step for m in self.client.get_metric_history(
+            self.run_id, f"{split}.loss")} if runs else set() for split in ("train", "val")}
 
     def log(self, row: dict) -> None:
         from mlflow.entities import Metric
 
+        if row["step"] in self.logged.setdefault(row["split"], set()):
+            return
+        self.logged[row["split"]].add(row["step"])
         metrics = [Metric(name.replace("/", "."), value, 0, row["step"])
                    for name, value in _scalars(row).items()]
         if metrics:
@@ -95,7 +110,41 @@ class MLflowTracker:
         self.client.set_terminated(self.run_id)
 
 
-def make_trackers(names: tuple[str, ...], out: Path, config: dict) -> list:
-    """The trackers named in ``train.track`` for run directory ``out``."""
-    kinds = {"tensorboard": TensorBoardTracker, "mlflow": MLflowTracker}
-    return [kinds[name](out, config) for name in names]
+class WandbTracker:
+    """A Weights & Biases run in offline mode under ``run/wandb`` (project ``vaekit``, run id
+    from the run directory's name, so a resumed run continues it): the config, metrics per step,
+    plots as ``wandb.Image``. Nothing is sent anywhere; ``wandb sync`` uploads it later."""
+
+    def __init__(self, out: Path, config: dict, start: int = 0):
+        try:
+            import wandb
+        except ImportError:
+            raise ConfigError("`train.track` = \"wandb\" needs wandb: "
+                              "pip install \"vaekit[track]\"") from None
+        self.wandb = wandb
+        (out / "wandb").mkdir(exist_ok=True)
+        run_id = "".join(c if c.isalnum() or c in "-_" else "-" for c in out.resolve().name)
+        self.run = wandb.init(
+            mode="offline", dir=str(out), project="vaekit", name=out.name, id=run_id,
+            resume="allow", config=config, reinit="create_new",
+            settings=wandb.Settings(console="off", x_disable_stats=True, silent=True),
+        )
+
+    def log(self, row: dict) -> None:
+        scalars = _scalars(row)
+        if scalars:
+            self.run.log(scalars, step=row["step"])
+
+    def images(self, files: dict[str, str], step: int) -> None:
+        self.run.log({f"plots/{name}": self.wandb.Image(path) for name, path in files.items()},
+                     step=step)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+def make_trackers(names: tuple[str, ...], out: Path, config: dict, start: int = 0) -> list:
+    """The trackers named in ``train.track`` for run directory ``out``, continuing from step
+    ``start`` (0: a new run)."""
+    kinds = {"tensorboard": TensorBoardTracker, "mlflow": MLflowTracker, "wandb": WandbTracker}
+    return [kinds[name](out, config, start) for name in names]
