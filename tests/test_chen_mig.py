@@ -37,6 +37,19 @@ def test_factors_plus_tiny_noise_score_near_one():
         "chen_mig.0", "chen_mig.1", "chen_mig.2"]
 
 
+def test_best_dimension_of_each_factor_is_found_through_a_permutation():
+    order = (2, 0, 1)  # latent j carries factor order[j]
+
+    def permuted(x):
+        means, logvars = identity(0.02)(x)
+        return means[:, order], logvars[:, order]
+
+    scores = compute_chen_mig(permuted, DATA)
+    for k in range(3):
+        assert scores[f"chen_mig_dim.{k}"] == order.index(k)
+        assert scores[f"chen_mig_mi.{k}"] > 0.97
+
+
 def test_mutual_info_of_a_perfect_code_is_the_factor_entropy():
     grid = np.stack(np.meshgrid(*map(np.arange, SIZES), indexing="ij"), -1).reshape(-1, 3)
     means, logvars = identity(0.02)(grid.astype(float))

@@ -249,4 +249,14 @@ def test_main_job_runs_without_scikit_learn(tmp_path, monkeypatch):
     run = tmp_path / "run"
     assert main(["train", *TINY_FLAGS, "--out", str(run)]) == 0
     summary = json.loads((run / "summary.json").read_text())
-    assert "mig.discrete_mig" in summary["evaluation"]
+    evaluation = summary["evaluation"]
+    assert "mig.discrete_mig" in evaluation
+    # Chen et al.'s MIG (shape excluded) with its gap per factor, and for every factor the
+    # latent dimension carrying most of it.
+    assert 0.0 <= evaluation["chen_mig.score"] <= 1.0
+    factors = ("shape", "scale", "orientation", "pos_x", "pos_y")
+    assert {f"chen_mig.gap.{f}" for f in factors[1:]} <= set(evaluation)
+    assert "chen_mig.gap.shape" not in evaluation
+    for f in factors:
+        assert 0.0 <= evaluation[f"chen_mig.best_mi.{f}"] <= 1.0
+        assert evaluation[f"chen_mig.best_dim.{f}"] in range(3)  # --latent-dim 3

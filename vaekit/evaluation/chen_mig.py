@@ -307,7 +307,9 @@ def compute_chen_mig(
 
     Returns:
       ``{"chen_mig": score, "chen_mig.<k>": gap of factor k, ...}`` for the included factors,
-      and ``"grid_points"``.
+      ``"chen_mig_mi.<k>"`` (the largest normalised MI of factor ``k`` with one latent
+      dimension) and ``"chen_mig_dim.<k>"`` (that dimension) for every factor, and
+      ``"grid_points"``.
 
     Example:
       >>> import numpy as np
@@ -343,4 +345,8 @@ def compute_chen_mig(
     scores = {"chen_mig": result.score, "grid_points": float(len(factors))}
     scores.update({f"chen_mig.{k}": float(g) for k, g in zip(result.factors, result.gaps,
                                                               strict=True)})
+    best = np.argmax(result.normalized_mutual_info, axis=1)
+    for k, dim in enumerate(best):  # every factor, the excluded ones too
+        scores[f"chen_mig_mi.{k}"] = float(result.normalized_mutual_info[k, dim])
+        scores[f"chen_mig_dim.{k}"] = float(dim)
     return scores
