@@ -81,6 +81,28 @@ def _constants(levels: tuple[int, ...], dtype) -> tuple[Array, Array]:
     return jnp.asarray(levels_np, jnp.int32), jnp.asarray(levels_np // 2, dtype)
 
 
+def _at_least_float32(x: Array) -> Array:
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def _bound32(z: Array, levels: tuple[int, ...], eps: float) -> Array:
+    """:func:`fsq_bound` of checked arguments, computed in (at least) float32."""
+    z = _at_least_float32(z)
+    levels_np = np.asarray(levels, np.float64)
+    half_l = (levels_np - 1) * (1 + eps) / 2
+    offset = np.where(levels_np % 2 == 0, 0.5, 0.0)
+    shift = np.arctanh(offset / half_l)
+    half_l, offset, shift = (jnp.asarray(c, z.dtype) for c in (half_l, offset, shift))
+    return jnp.tanh(z + shift) * half_l - offset
+
+
+def _quantize32(z: Array, levels: tuple[int, ...], eps: float) -> Array:
+    """:func:`fsq_quantize` of checked arguments, in (at least) float32."""
+    bounded = _bound32(z, levels, eps)
+    _, half_width = _constants(levels, bounded.dtype)
+    return round_ste(bounded) / half_width
+
+
 def fsq_bound(
     z: Float[AnyArray, "*batch d"], levels: Sequence[int], eps: float | int = 1e-3
 ) -> Float[Array, "*batch d"]:
@@ -103,7 +125,9 @@ def fsq_bound(
       eps: slack ``0 < eps < 1 / (max L − 1)`` (reference: ``1e-3``).
 
     Returns:
-      Bounded latents, shape ``(*batch, d)``.
+      Bounded latents, shape ``(*batch, d)``, in ``z``'s dtype (computed in float32 for
+      bfloat16/float16 ``z``: the constants ``half_l`` and ``shift`` do not survive a
+      bfloat16 rounding, nor does the derivative of a saturated ``tanh``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -114,12 +138,7 @@ def fsq_bound(
     eps = _check_eps(eps, levels)
     z = jnp.asarray(z)
     _check_last_dim(z.shape, len(levels), "z", "one entry per level")
-    levels_np = np.asarray(levels, np.float64)
-    half_l = (levels_np - 1) * (1 + eps) / 2
-    offset = np.where(levels_np % 2 == 0, 0.5, 0.0)
-    shift = np.arctanh(offset / half_l)
-    half_l, offset, shift = (jnp.asarray(c, z.dtype) for c in (half_l, offset, shift))
-    return jnp.tanh(z + shift) * half_l - offset
+    return _bound32(z, levels, eps).astype(z.dtype)
 
 
 def fsq_quantize(
@@ -131,13 +150,21 @@ def fsq_quantize(
     every output times ``half_width`` is an integer in ``[−⌊L/2⌋, ⌈L/2⌉ − 1]``. The gradient is
     that of ``bound(z) / half_width`` (the rounding passes gradients straight through).
 
+    Precision: the bound, the rounding and the division run in float32 for bfloat16/float16
+    ``z`` and the codes are returned in ``z``'s dtype, so they are the float32 codes of the
+    same values, rounded once (exact when ``L // 2`` is a power of two;
+    :func:`fsq_codes_to_indices` maps bfloat16 codes back to their indices while
+    ``L // 2 <= 255``; :class:`FSQ` takes its indices from the float32 codes, exact for any
+    levels). The gradient (float32's, then cast) is the straight-through one in either dtype.
+
     Args:
       z: latents, shape ``(*batch, d)`` with ``d = len(levels)``.
       levels: number of levels ``L_i >= 2`` per dimension (static).
       eps: see :func:`fsq_bound`.
 
     Returns:
-      Codes ``z_q``, shape ``(*batch, d)``, each a row of :func:`fsq_implicit_codebook`.
+      Codes ``z_q``, shape ``(*batch, d)``, each a row of :func:`fsq_implicit_codebook`, in
+      ``z``'s dtype.
 
     Example:
       >>> import jax.numpy as jnp
@@ -145,9 +172,10 @@ def fsq_quantize(
       Array([ 0. ,  0.5, -1. ], dtype=float32)
     """
     levels = _check_levels(levels)
-    bounded = fsq_bound(z, levels, eps)
-    _, half_width = _constants(levels, bounded.dtype)
-    return round_ste(bounded) / half_width
+    eps = _check_eps(eps, levels)
+    z = jnp.asarray(z)
+    _check_last_dim(z.shape, len(levels), "z", "one entry per level")
+    return _quantize32(z, levels, eps).astype(z.dtype)
 
 
 def fsq_codes_to_indices(
@@ -157,8 +185,11 @@ def fsq_codes_to_indices(
 
     ``digit_i = z_q,i · (L_i // 2) + L_i // 2 ∈ {0, …, L_i − 1}`` and
     ``index = Σ_i digit_i · basis_i`` with ``basis = cumprod([1, L_0, …, L_{d−2}])``: dimension 0
-    is the fastest-varying digit. Digits are rounded before use, so codes off the grid by float
-    error still map correctly; codes far off the grid give meaningless indices (not checked).
+    is the fastest-varying digit. Digits are computed in float32 (bfloat16 codes are upcast:
+    ``z_q · (L // 2) + L // 2`` rounded in bfloat16 is off by one from ``L`` of about 500) and
+    rounded before use, so codes off the grid by float error still map correctly; codes far
+    off the grid give meaningless indices (not checked). Digits, basis and sum are int32 (the
+    levels' product is checked to fit).
 
     Args:
       z_q: codes from :func:`fsq_quantize`, shape ``(*batch, d)``.
@@ -173,7 +204,7 @@ def fsq_codes_to_indices(
       Array([ 0,  2, 11], dtype=int32)
     """
     levels = _check_levels(levels)
-    z_q = jnp.asarray(z_q)
+    z_q = _at_least_float32(jnp.asarray(z_q))
     _check_last_dim(z_q.shape, len(levels), "z_q", "one entry per level")
     _, half_width = _constants(levels, z_q.dtype)
     digits = jnp.round(z_q * half_width + half_width).astype(jnp.int32)
@@ -277,8 +308,9 @@ class FSQ(nnx.Module):
         del key, train  # deterministic, same in training and evaluation
         _check_last_dim(z.shape, self.dim, "z", "the quantizer's `dim`")
         z_e = self.projection.into(z)
-        codes = fsq_quantize(z_e, self.levels, self.eps)
-        indices = fsq_codes_to_indices(codes, self.levels)
+        codes = _quantize32(z_e, self.levels, self.eps)
+        indices = fsq_codes_to_indices(codes, self.levels)  # from the float32 codes: exact
+        codes = codes.astype(z_e.dtype)
         return QuantizerOutput(
             z_q=self.projection.out(codes),
             indices=indices,

@@ -145,7 +145,7 @@ class VectorQuantizer(nnx.Module):
     ) -> None:
         """Sets the codebook to :func:`kmeans_init` centroids of a batch of encoder outputs."""
         self._check_dim(z_e)
-        z = jnp.asarray(z_e).reshape(-1, self.dim)
+        z = jnp.asarray(z_e, jnp.float32).reshape(-1, self.dim)  # normalised in float32
         if self.cosine:
             z = l2_normalize(z)
         self.codebook[...] = kmeans_init(

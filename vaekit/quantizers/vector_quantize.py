@@ -19,9 +19,11 @@ class VQResult(NamedTuple):
     """What :func:`quantize` returns.
 
     Attributes:
-      z_q: quantized vectors with the gradient estimator applied, ``(*batch, D)``; its forward
-        value is ``z_q_raw`` (up to one rounding), its gradient flows to ``z_e`` only.
-      z_q_raw: the selected codebook rows themselves, ``(*batch, D)`` (gradient to the codebook).
+      z_q: quantized vectors with the gradient estimator applied, ``(*batch, D)``, in ``z_e``'s
+        dtype; its forward value is exactly ``z_q_raw`` (cast to that dtype), its gradient flows
+        to ``z_e`` only.
+      z_q_raw: the selected codebook rows themselves, ``(*batch, D)``, in the codebook's dtype
+        (gradient to the codebook).
       indices: int32 code indices, ``(*batch,)``.
       codebook_loss: ``mean_b Σ_{positions, D} (sg[z_e] − e)²``, unweighted scalar.
       commitment_loss: ``mean_b Σ_{positions, D} (z_e − sg[e])²``, unweighted scalar.
@@ -58,16 +60,21 @@ def l2_normalize(
 def straight_through(
     z_e: Float[AnyArray, "*batch dim"], z_q: Float[AnyArray, "*batch dim"]
 ) -> Float[Array, "*batch dim"]:
-    """Straight-through estimator ``z_e + sg(z_q − z_e)`` (van den Oord et al. 2017).
+    """Straight-through estimator (van den Oord et al. 2017): forward ``z_q``, gradient to ``z_e``.
 
-    Forward value ``z_q``; Jacobian with respect to ``z_e`` the identity; no gradient to ``z_q``.
+    Written ``sg(z_q) + (z_e − sg(z_e))`` rather than ``z_e + sg(z_q − z_e)``: the forward value
+    is exactly ``z_q`` in ``z_e``'s dtype (no rounding of ``z_e + (z_q − z_e)``, which in
+    bfloat16 is off by up to an ulp of the larger operand); the Jacobian with respect to
+    ``z_e`` is the identity (also in bfloat16); no gradient reaches ``z_q``. The output has
+    ``z_e``'s dtype (a float32 EMA codebook does not promote bfloat16 activations).
 
     Example:
       >>> import jax.numpy as jnp
       >>> straight_through(jnp.array([0.2]), jnp.array([1.0])).tolist()
       [1.0]
     """
-    return z_e + _sg(z_q - z_e)
+    z_e = jnp.asarray(z_e)
+    return _sg(jnp.asarray(z_q).astype(z_e.dtype)) + (z_e - _sg(z_e))
 
 
 def rotation_trick(
@@ -82,8 +89,8 @@ def rotation_trick(
     rounding residue is removed with a stop-gradient correction); the gradient reaching ``z_e``
     is the decoder's gradient rotated and rescaled, and none reaches ``z_q``. Rows with
     ``||z_e|| < eps`` fall back to :func:`straight_through`. The norms and the rotation are
-    computed in float32 (a float16 ``||z_e||`` overflows at 256); the output keeps the inputs'
-    dtype.
+    computed in float32 (a float16 ``||z_e||`` overflows at 256); the output has ``z_e``'s
+    dtype and its forward value is exactly ``z_q`` in that dtype.
 
     Example:
       >>> import jax.numpy as jnp
@@ -101,9 +108,9 @@ def rotation_trick(
         + 2.0 * q * jnp.sum(u * z_e, axis=-1, keepdims=True)
     )
     rotated = rotated * (q_norm / jnp.maximum(e_norm, eps))
-    rotated = rotated + _sg(z_q - rotated)
-    out = jnp.where(e_norm >= eps, rotated, straight_through(z_e, z_q))
-    return out.astype(jnp.result_type(z_e, z_q))  # the norms are float32; keep the dtype
+    dtype = jnp.asarray(z_e).dtype  # the norms are float32; keep the input's dtype
+    rotated = (_sg(jnp.asarray(z_q).astype(dtype)) + (rotated - _sg(rotated))).astype(dtype)
+    return jnp.where(e_norm >= eps, rotated, straight_through(z_e, z_q))
 
 
 def code_usage(
@@ -149,6 +156,11 @@ def quantize(
     (nearest by cosine similarity), and everything below uses the normalised vectors; ``z_q`` is
     a normalised code.
 
+    Precision: the nearest-code search, the losses and the usage statistics run in float32
+    on the float32 values of the inputs (bfloat16/float16 ``z_e`` or codebook are upcast,
+    and normalised in float32 when ``cosine``), so bfloat16 inputs select exactly the codes
+    float32 copies of them would; ``z_q`` has ``z_e``'s dtype and ``z_q_raw`` the codebook's.
+
     Losses (unweighted; the VQ-VAE's second and third terms):
 
     - ``codebook_loss = mean_b Σ_{positions, d} (sg[z_e] − e)²`` (moves the codebook);
@@ -189,12 +201,17 @@ def quantize(
         )
     z = jnp.asarray(z_e)
     codes = jnp.asarray(codebook)
+    # Decisions and losses in (at least) float32, on the float32 values of the inputs; the
+    # outputs in the inputs' dtypes (z_q: z_e's, z_q_raw: the codebook's).
+    z32 = z.astype(jnp.promote_types(z.dtype, jnp.float32))
+    codes32 = codes.astype(jnp.promote_types(codes.dtype, jnp.float32))
     if cosine:
-        z, codes = l2_normalize(z), l2_normalize(codes)
+        z32, codes32 = l2_normalize(z32), l2_normalize(codes32)
+        z, codes = z32.astype(z.dtype), codes32.astype(codes.dtype)
     num_codes, dim = codes.shape
-    flat_idx, _ = nearest_code(_sg(z.reshape(-1, dim)), _sg(codes), chunk_size=chunk_size)
+    flat_idx, _ = nearest_code(_sg(z32.reshape(-1, dim)), _sg(codes32), chunk_size=chunk_size)
     z_q_raw = jnp.take(codes, flat_idx, axis=0).reshape(z.shape)
-    z32, q32 = z.astype(jnp.float32), z_q_raw.astype(jnp.float32)
+    q32 = jnp.take(codes32, flat_idx, axis=0).reshape(z.shape)
     codebook_loss = _per_example_sum_mean(jnp.square(_sg(z32) - q32))
     commitment_loss = _per_example_sum_mean(jnp.square(z32 - _sg(q32)))
     if estimator == "straight_through":
