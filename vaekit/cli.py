@@ -381,12 +381,15 @@ def _reproduce(args, console) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vaekit`` console script; returns the exit code.
 
-    Exit codes: 0 success; 2 bad usage, configuration, data or checkpoint (one line on
-    stderr, nothing written); 1 training stopped on a non-finite metric.
+    Exit codes: 0 success; 2 bad usage, configuration, data or checkpoint, or a run directory
+    in use by another process (one line on stderr, nothing written); 1 training stopped on a
+    non-finite metric or a full disk; 130 / 143 training stopped by SIGINT / SIGTERM after
+    saving a checkpoint (one line on stderr saying how to resume).
     """
     from rich.console import Console
 
     from vaekit.runner import CheckpointError, ConfigError, NonFiniteError
+    from vaekit.runner.run import RunInterrupted, StorageError
 
     console = Console()
     try:
@@ -403,9 +406,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(err) if isinstance(err, UsageError) else f"vaekit: error: {err}"
         print(message.replace("\n", " "), file=sys.stderr)
         return 2
-    except NonFiniteError as err:
+    except (NonFiniteError, StorageError) as err:
         print(f"vaekit: error: {err}", file=sys.stderr)
         return 1
+    except RunInterrupted as err:
+        print(f"vaekit: {err}", file=sys.stderr)
+        return 128 + err.signum
     return 0
 
 

@@ -10,7 +10,16 @@ from vaekit.runner.config import (
     RunConfig,
     TrainConfig,
 )
-from vaekit.runner.run import NonFiniteError, build_run, load_run, resume_run, start_run
+from vaekit.runner.lock import RunDirInUse
+from vaekit.runner.run import (
+    NonFiniteError,
+    RunInterrupted,
+    StorageError,
+    build_run,
+    load_run,
+    resume_run,
+    start_run,
+)
 
 __all__ = [
     "MODEL_KINDS",
@@ -22,6 +31,9 @@ __all__ = [
     "NonFiniteError",
     "ObjectiveConfig",
     "RunConfig",
+    "RunDirInUse",
+    "RunInterrupted",
+    "StorageError",
     "TrainConfig",
     "build_run",
     "load_run",

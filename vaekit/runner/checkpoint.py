@@ -80,8 +80,11 @@ class Checkpoints:
             items = {"default": ocp.args.StandardSave(_tree(state))}
             if stream_state is not None:
                 items["stream"] = ocp.args.JsonSave(json.loads(stream_state))
-            manager.save(step, args=ocp.args.Composite(**items))
-            manager.wait_until_finished()
+            # A failed write (e.g. a full disk) raises here, and is logged by orbax's
+            # background threads too: keep the log quiet, the caller reports the error.
+            with _quiet_orbax():
+                manager.save(step, args=ocp.args.Composite(**items))
+                manager.wait_until_finished()
 
     def latest_step(self, which: str = "last") -> int | None:
         return getattr(self, which).latest_step()

@@ -31,10 +31,22 @@ SAMPLED_POSTERIOR = (IAFVAE, HierarchicalVAE)
 
 
 def read_rows(path: Path, max_step: int | None = None) -> list[dict]:
-    """Rows of a ``metrics.jsonl``, optionally only those with ``step <= max_step``."""
+    """Rows of a ``metrics.jsonl``, optionally only those with ``step <= max_step``.
+
+    A last line cut short (no newline, not valid JSON: the process was killed while writing
+    it) is dropped; the runner rewrites the file without it on resume.
+    """
     if not path.exists():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()
+    lines = text.split("\n")
+    tail = lines.pop()  # "" when the file ends with a newline
+    rows = [json.loads(line) for line in lines if line.strip()]
+    if tail.strip():
+        try:
+            rows.append(json.loads(tail))
+        except ValueError:
+            pass  # a torn write
     return [r for r in rows if max_step is None or r["step"] <= max_step]
 
 

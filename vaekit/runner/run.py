@@ -8,8 +8,11 @@ from its last checkpoint continues bit for bit.
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +24,7 @@ from vaekit.runner.checkpoint import Checkpoints
 from vaekit.runner.config import QUANTIZED_KINDS, ConfigError, RunConfig
 from vaekit.runner.datasets import RunData, load_data
 from vaekit.runner.evaluate import evaluate_trained
+from vaekit.runner.lock import LOCK_NAME, check_not_in_use, hold_run_dir
 from vaekit.runner.posthoc import fit_code_prior, load_code_prior
 from vaekit.runner.report import read_rows, write_plots, write_rows
 from vaekit.runner.tracking import make_trackers
@@ -44,6 +48,31 @@ Progress = Callable[[int, dict[str, float]], None]
 
 class NonFiniteError(RuntimeError):
     """Training produced a NaN/Inf metric; the message names the step and the metric."""
+
+
+class StorageError(RuntimeError):
+    """The run directory could not be written (e.g. the disk is full).
+
+    The message is one line naming the directory and the last complete checkpoint, which is
+    left intact: free space and resume from it.
+    """
+
+
+class RunInterrupted(Exception):
+    """SIGINT/SIGTERM stopped training after the current chunk; a ``last`` checkpoint of
+    ``step`` was saved. ``signum`` is the signal (the CLI exits with ``128 + signum``)."""
+
+    def __init__(self, run_dir: Path, step: int, signum: int):
+        self.run_dir, self.step, self.signum = run_dir, step, signum
+        super().__init__(f"interrupted at step {step}; checkpoint saved; resume with: "
+                         f"vaekit train --resume {run_dir}")
+
+
+STARTED_NAME = "config.started.json"
+# Settings that may differ between config.toml and the config a run started with when it is
+# resumed: the length of the run (raise train.steps to extend a finished run), and where data
+# are cached and whether the network may be used, which do not change the data or results.
+RESUMABLE_KEYS = frozenset({"train.steps", "train.track", "data.dir", "data.offline"})
 
 
 @dataclasses.dataclass
@@ -78,9 +107,12 @@ def default_run_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{config.model.kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def check_new_run_dir(out: Path) -> None:
-    """Refuses a non-empty or unwritable run directory (before anything is written)."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+def check_new_run_dir(out: Path, *, locked: bool = False) -> None:
+    """Refuses a run directory in use by another process, or a non-empty or unwritable one
+    (before anything is written). ``locked``: this process holds the directory's lock."""
+    if out.is_dir() and not locked:
+        check_not_in_use(out)
+    if out.exists() and (not out.is_dir() or any(p.name != LOCK_NAME for p in out.iterdir())):
         raise ConfigError(f"output directory {out} already exists and is not empty; continue "
                           f"it with `--resume {out}` or choose another `--out`")
     parent = out
@@ -137,6 +169,74 @@ def _chunks(parts: RunParts, checkpoints: Checkpoints, start: int) -> Iterator:
         stream.close()
 
 
+@contextlib.contextmanager
+def _deferred_signals() -> Iterator[list[int]]:
+    """While training, SIGINT/SIGTERM only record themselves in the yielded list (the loop
+    stops after the current chunk); the first one restores the previous handlers, so a
+    second signal acts at once. Only in the main thread (signals cannot be caught elsewhere)."""
+    received: list[int] = []
+    previous: dict[int, object] = {}
+
+    def handler(signum, frame):
+        received.append(signum)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old = signal.getsignal(sig)
+            if old is not None:  # None: a handler installed outside Python; leave it alone
+                previous[sig] = old
+                signal.signal(sig, handler)
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _disk_full(err: BaseException) -> bool:
+    """Whether ``err`` (or an error it was raised from) is "no space left" (orbax and
+    tensorstore re-raise the OSError as their own types, keeping only its message)."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, OSError) and err.errno in _DISK_FULL:
+            return True
+        if "No space left on device" in str(err) or "Disk quota exceeded" in str(err):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
+def committed_steps(out: Path, which: str = "last") -> list[int]:
+    """Steps of the complete checkpoints under ``out/checkpoints/<which>``, read from the
+    directory names (orbax renames a step's temporary directory to ``<step>`` only once all
+    of it is written, so a half-written save is never among them)."""
+    root = out / "checkpoints" / which
+    if not root.is_dir():
+        return []
+    return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+@contextlib.contextmanager
+def _storage_errors(out: Path) -> Iterator[None]:
+    """Turns "no space left" anywhere in a run into one-line :class:`StorageError`."""
+    try:
+        yield
+    except BaseException as err:
+        if not _disk_full(err):
+            raise
+        steps = committed_steps(out)
+        last = (f"the last good checkpoint is step {steps[-1]} in {out / 'checkpoints' / 'last'}"
+                if steps else "there is no complete checkpoint yet")
+        raise StorageError(f"no space left on the device of run directory {out}; {last} "
+                           "(free space, then resume with: vaekit train --resume "
+                           f"{out})") from None
+
+
 def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
             on_phase: Callable[[str], None] | None = None, stop_at: int | None = None) -> dict:
     """Trains ``parts.state`` up to ``train.steps``, logging, validating and checkpointing.
@@ -144,7 +244,19 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
     ``on_phase(name)`` is told when the work after the last step starts (``"prior"``: a
     quantized run's code prior; ``"plots"``; ``"evaluate"``). ``stop_at`` stops after the
     chunk that reaches that step (an interrupted run, for tests).
+
+    Raises:
+      RunInterrupted: SIGINT or SIGTERM arrived; training stopped after the chunk it arrived
+        in, which was saved as a ``last`` checkpoint.
+      StorageError: the run directory's device is full; the last complete checkpoint stays.
+      NonFiniteError: a NaN/Inf metric with ``train.on_nonfinite = "stop"``.
     """
+    with _storage_errors(out):
+        return _execute(parts, out, on_progress, on_phase, stop_at)
+
+
+def _execute(parts: RunParts, out: Path, on_progress: Progress | None,
+             on_phase: Callable[[str], None] | None, stop_at: int | None) -> dict:
     phase = on_phase or (lambda name: None)
     config, data, train = parts.config, parts.data, parts.train
     t = config.train
@@ -168,7 +280,7 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
 
     try:
         with metrics_path.open("a") as log, contextlib.closing(
-                _chunks(parts, checkpoints, start)) as chunks:
+                _chunks(parts, checkpoints, start)) as chunks, _deferred_signals() as received:
             for state, step, metrics, stream_state in chunks:
                 bad = _first_nonfinite(step, metrics) if t.on_nonfinite == "stop" else None
                 if bad is not None:
@@ -192,6 +304,9 @@ def execute(parts: RunParts, out: Path, *, on_progress: Progress | None = None,
                 log.flush()
                 if final or (t.checkpoint_every and step % t.checkpoint_every == 0):
                     checkpoints.save(state, stream_state=stream_state)
+                if received:  # SIGINT/SIGTERM during this chunk: save it and stop
+                    checkpoints.save(state, stream_state=stream_state)
+                    raise RunInterrupted(out, step, received[0])
                 if stop_at is not None and step >= stop_at:
                     break
     except BaseException:
@@ -259,8 +374,11 @@ def start_run(config: RunConfig, out: Path | None = None, **kwargs) -> tuple[Pat
     except ValueError as err:
         raise ConfigError(str(err)) from None
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(config.to_toml())
-    return out, execute(parts, out, **kwargs)
+    with hold_run_dir(out):
+        check_new_run_dir(out, locked=True)  # another process may have started a run here meanwhile
+        (out / STARTED_NAME).write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+        (out / "config.toml").write_text(config.to_toml())
+        return out, execute(parts, out, **kwargs)
 
 
 def load_run(run_dir: str | Path, which: str = "last") -> RunParts:
@@ -277,7 +395,51 @@ def load_run(run_dir: str | Path, which: str = "last") -> RunParts:
     return parts
 
 
+def _flat(config: dict) -> dict[str, object]:
+    return {f"{section}.{key}": value for section, table in config.items()
+            for key, value in table.items()}
+
+
+def check_config_unchanged(run_dir: Path) -> None:
+    """Refuses to resume a run whose ``config.toml`` was edited since it started.
+
+    The config a run started with is kept in ``config.started.json``; every key but
+    :data:`RESUMABLE_KEYS` must be the same in ``config.toml``. A run directory written
+    before that record existed is not checked.
+
+    Raises:
+      ConfigError: naming each changed key, ``section.key: old -> new``.
+    """
+    record = run_dir / STARTED_NAME
+    if not record.is_file():
+        return
+    try:
+        started = _flat(json.loads(record.read_text()))
+    except (OSError, ValueError, AttributeError) as err:
+        raise ConfigError(f"cannot read {record} (the config this run started with): "
+                          f"{err}") from None
+    now = _flat(RunConfig.from_toml(run_dir / "config.toml").to_dict())
+    changed = [f"{key}: {json.dumps(started[key])} -> {json.dumps(value)}"
+               for key, value in now.items()
+               if key in started and key not in RESUMABLE_KEYS and started[key] != value]
+    if changed:
+        raise ConfigError(
+            f"{run_dir / 'config.toml'} was edited after the run started, so it cannot be "
+            f"resumed exactly: {'; '.join(changed)} (only {', '.join(sorted(RESUMABLE_KEYS))} "
+            "may change on resume; start a new run with --config to train with the new "
+            "settings)")
+
+
 def resume_run(run_dir: str | Path, **kwargs) -> tuple[Path, dict]:
-    """Continues a stopped run from its last checkpoint, exactly as if it had not stopped."""
+    """Continues a stopped run from its last checkpoint, exactly as if it had not stopped.
+
+    Holds the run directory's lock throughout (:mod:`vaekit.runner.lock`) and refuses a
+    ``config.toml`` edited since the run started (:func:`check_config_unchanged`).
+    """
     run_dir = Path(run_dir)
-    return run_dir, execute(load_run(run_dir, "last"), run_dir, **kwargs)
+    if not (run_dir / "config.toml").is_file():
+        raise ConfigError(f"{run_dir} is not a vaekit run directory (no config.toml)")
+    check_not_in_use(run_dir)
+    check_config_unchanged(run_dir)
+    with hold_run_dir(run_dir):
+        return run_dir, execute(load_run(run_dir, "last"), run_dir, **kwargs)
