@@ -2,8 +2,8 @@
 
 Every public function and class of ``vaekit`` and of the ``__all__`` of ``vaekit.objectives``,
 ``.quantizers``, ``.conditioning``, ``.schedules``, ``.evaluation``, ``.plots``, ``.data`` and
-``.samplers`` (222 distinct objects) is either in ``CASES``, the table of how to call it with
-array inputs (156 covered), or in ``SKIPPED`` with a reason (66: records, constructors and
+``.samplers`` (223 distinct objects) is either in ``CASES``, the table of how to call it with
+array inputs (157 covered), or in ``SKIPPED`` with a reason (66: records, constructors and
 helpers without array inputs, and the sampling/training drivers whose array cores are covered);
 ``test_every_public_name_is_covered_or_skipped`` keeps the two complete and these counts true.
 
@@ -294,6 +294,8 @@ objective_case("vaekit.compose", lambda d: vaekit.compose({
     "kl_loss": (vaekit.kl_term(), weight(d)),
 }), vae_output, "terms", "weight")
 objective_case("vaekit.kl_term", lambda d: vaekit.kl_term())
+objective_case("vaekit.kl_monitor", lambda d: vaekit.kl_monitor(
+    d.number((0.0, 0.01, 1.0), (-1.0,))), vae_output, "active_threshold")
 objective_case("vaekit.reconstruction_term",
                lambda d: vaekit.reconstruction_term(d.pick(LIKELIHOODS)))
 objective_case("vaekit.objectives.capacity_term", lambda d: obj.capacity_term(

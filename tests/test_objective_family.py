@@ -91,6 +91,51 @@ class TestCompose(chex.TestCase):
         with pytest.raises(ValueError, match="`weight_metrics`"):
             vaekit.compose({"kl": vaekit.kl_term()}, weight_metrics={"nope": None})
 
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_a_components_term_is_computed_once_and_weighted_by_name(self):
+        calls = []
+
+        def moments(out, batch, step):
+            calls.append(1)
+            return {"m1": jnp.mean(out.mean), "m2": jnp.mean(out.mean**2)}, {"n": jnp.float32(3)}
+
+        objective = vaekit.compose({"moments": (moments, {"m1": 2.0,
+                                                          "m2": optax.linear_schedule(0, 1, 10)})})
+        loss, m = self.variant(objective)(OUT, BATCH, jnp.int32(5))
+        assert len(calls) == 1
+        assert objective.terms == ("m1", "m2")
+        np.testing.assert_allclose(loss, 2.0 * MEAN.mean() + 0.5 * (MEAN**2).mean(), rtol=1e-5)
+        np.testing.assert_allclose([m["m1_weight"], m["m2_weight"], m["n"]], [2.0, 0.5, 3.0])
+
+    def test_components_and_their_weights_must_agree(self):
+        def two(out, batch, step):
+            return {"a": jnp.float32(1), "b": jnp.float32(2)}
+
+        with pytest.raises(ValueError, match="returned components \\['a', 'b'\\], but its "
+                                             "weights name \\['a'\\]"):
+            vaekit.compose({"t": (two, {"a": 1.0})})(OUT, BATCH, 0)
+        with pytest.raises(ValueError, match="give its weight as a mapping"):
+            vaekit.compose({"t": two})(OUT, BATCH, 0)
+        with pytest.raises(ValueError, match="returned one scalar"):
+            vaekit.compose({"t": (vaekit.kl_term(), {"a": 1.0})})(OUT, BATCH, 0)
+        with pytest.raises(ValueError, match="name a component twice"):
+            vaekit.compose({"a": vaekit.kl_term(), "t": (two, {"a": 1.0, "b": 1.0})})
+
+    def test_reporters_are_explicit_and_never_enter_the_loss(self):
+        terms = {"kl": vaekit.kl_term()}
+        plain_loss, plain = vaekit.compose(terms)(OUT, BATCH, 0)
+        assert not any(k.startswith("kl_dim_") or k == "active_dims" for k in plain)
+        loss, m = vaekit.compose(terms, reporters=[vaekit.kl_monitor(0.01),
+                                                   lambda out, b, s: {"big": 1e9}])(OUT, BATCH, 0)
+        np.testing.assert_array_equal(loss, plain_loss)
+        np.testing.assert_allclose([m[f"kl_dim_{i}"] for i in range(MEAN.shape[1])],
+                                   ref_kl_per_dim(), rtol=1e-5)
+        assert m["big"] == 1e9
+        with pytest.raises((ValueError, TypeError), match="reporters"):  # vaekit's or beartype's
+            vaekit.compose(terms, reporters=[3])
+        with pytest.raises(ValueError, match="'kl'"):
+            vaekit.compose(terms, reporters=[lambda out, b, s: {"kl": 0.0}])(OUT, BATCH, 0)
+
     def test_metric_name_collisions_are_reported(self):
         def reports_kl(out, batch, step):
             return jnp.float32(0), {"kl": jnp.float32(1)}

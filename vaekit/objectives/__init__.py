@@ -3,7 +3,7 @@
 from vaekit.objectives.beta_vae import beta_vae
 from vaekit.objectives.capacity import capacity_penalty, capacity_term, capacity_vae
 from vaekit.objectives.code_prior import code_prior_nll
-from vaekit.objectives.compose import ComposedObjective, Term, compose
+from vaekit.objectives.compose import ComposedObjective, Reporter, Term, compose
 from vaekit.objectives.dip import DIP_KINDS, dip_covariance, dip_regularizer, dip_vae
 from vaekit.objectives.factor_vae import (
     DISCRIMINATOR_ADAM,
@@ -45,7 +45,7 @@ from vaekit.objectives.mmd import (
     mmd_vae,
     rbf_kernel,
 )
-from vaekit.objectives.monitoring import kl_monitoring_metrics
+from vaekit.objectives.monitoring import kl_monitor, kl_monitoring_metrics
 from vaekit.objectives.reductions import batch_mean, sum_event
 from vaekit.objectives.sampled_kl import (
     SampledVAEOutput,
@@ -68,6 +68,7 @@ __all__ = [
     "KERNELS",
     "LIKELIHOODS",
     "VAE_ADAM",
+    "Reporter",
     "TCTerms",
     "Term",
     "batch_mean",
@@ -104,6 +105,7 @@ __all__ = [
     "iwae_bound",
     "iwae_forward",
     "inverse_multiquadric_kernel",
+    "kl_monitor",
     "kl_monitoring_metrics",
     "kl_term",
     "mmd",

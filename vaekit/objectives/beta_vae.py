@@ -5,6 +5,7 @@ import optax
 from vaekit._types import Likelihood, Objective
 from vaekit.objectives.compose import compose
 from vaekit.objectives.likelihoods import bernoulli_nll
+from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.terms import kl_term, reconstruction_term
 from vaekit.schedules import as_schedule
 
@@ -43,6 +44,6 @@ def beta_vae(
             "reconstruction_loss": reconstruction_term(likelihood),
             "kl_loss": (kl_term(), as_schedule(beta, "beta")),
         },
-        active_threshold=active_threshold,
+        reporters=[kl_monitor(active_threshold)],
         weight_metrics={"reconstruction_loss": None, "kl_loss": "beta"},
     )

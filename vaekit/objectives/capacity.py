@@ -10,6 +10,7 @@ from vaekit.objectives._precision import at_least_float32
 from vaekit.objectives.compose import compose
 from vaekit.objectives.kl import gaussian_kl
 from vaekit.objectives.likelihoods import bernoulli_nll
+from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.reductions import batch_mean
 from vaekit.objectives.terms import reconstruction_term
 from vaekit.schedules import as_schedule, capacity_schedule, evaluate
@@ -24,7 +25,8 @@ def capacity_penalty(
     penalty overflows at a KL of 66 nats).
 
     Example:
-      >>> float(capacity_penalty(3.0, 5.0, 1000.0))
+      >>> import jax.numpy as jnp
+      >>> float(capacity_penalty(jnp.asarray(3.0), jnp.asarray(5.0), 1000.0))
       2000.0
     """
     return gamma * jnp.abs(at_least_float32(kl) - at_least_float32(capacity))
@@ -80,6 +82,6 @@ def capacity_vae(
             "reconstruction_loss": reconstruction_term(likelihood),
             "capacity_loss": capacity_term(capacity, gamma),
         },
-        active_threshold=active_threshold,
+        reporters=[kl_monitor(active_threshold)],
         weight_metrics={"reconstruction_loss": None, "capacity_loss": None},
     )

@@ -7,14 +7,16 @@ Matches disentanglement_lib's ``compute_covariance_z_mean`` and
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float
+from jaxtyping import Float
 
 from vaekit._checks import check_number, check_same_shape
-from vaekit._types import AnyArray, Batch, Likelihood, Metrics, Objective
+from vaekit._types import AnyArray, Batch, Likelihood, Objective
 from vaekit.objectives._precision import at_least_float32
-from vaekit.objectives.compose import ComposedObjective, compose
+from vaekit.objectives.compose import compose
 from vaekit.objectives.likelihoods import bernoulli_nll
+from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.terms import kl_term, reconstruction_term
+from vaekit.schedules import as_schedule, evaluate
 
 DIP_KINDS = ("i", "ii")
 # disentanglement_lib's study configs: lambda_d = lambda_d_factor · lambda_od.
@@ -113,9 +115,15 @@ def dip_regularizer(
     return lambda_od * _off_diagonal(cov) + lambda_d * _diagonal(cov)
 
 
-def _covariance_term(kind: str, part):
-    def term(out, batch: Batch, step) -> Float[Array, ""]:
-        return part(dip_covariance(out.mean, out.logvar, kind=kind))
+def _covariance_term(kind: str, lambda_od: optax.Schedule, lambda_d: optax.Schedule):
+    """Both DIP components from one covariance, with their weighted sum as a metric."""
+
+    def term(out, batch: Batch, step):
+        cov = dip_covariance(out.mean, out.logvar, kind=kind)
+        off_diagonal, diagonal = _off_diagonal(cov), _diagonal(cov)
+        regularizer = evaluate(lambda_od, step) * off_diagonal + evaluate(lambda_d, step) * diagonal
+        return ({"dip_off_diagonal": off_diagonal, "dip_diagonal": diagonal},
+                {"dip_regularizer": regularizer})
 
     return term
 
@@ -188,22 +196,13 @@ def dip_vae(
     else:
         lambda_d = _check_lambda(lambda_d, "lambda_d")
 
-    composed = compose(
+    lambda_od, lambda_d = as_schedule(lambda_od, "lambda_od"), as_schedule(lambda_d, "lambda_d")
+    return compose(
         {
             "reconstruction_loss": reconstruction_term(likelihood),
             "kl_loss": kl_term(),
-            "dip_off_diagonal": (_covariance_term(kind, _off_diagonal), lambda_od),
-            "dip_diagonal": (_covariance_term(kind, _diagonal), lambda_d),
+            "dip": (_covariance_term(kind, lambda_od, lambda_d),
+                    {"dip_off_diagonal": lambda_od, "dip_diagonal": lambda_d}),
         },
-        active_threshold=active_threshold,
+        reporters=[kl_monitor(active_threshold)],
     )
-
-    def objective(out, batch: Batch, step) -> tuple[Float[Array, ""], Metrics]:
-        loss, metrics = composed(out, batch, step)
-        metrics["dip_regularizer"] = (
-            metrics["dip_off_diagonal_weight"] * metrics["dip_off_diagonal"]
-            + metrics["dip_diagonal_weight"] * metrics["dip_diagonal"]
-        )
-        return loss, metrics
-
-    return ComposedObjective(objective, composed.terms)

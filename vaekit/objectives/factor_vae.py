@@ -32,6 +32,7 @@ from vaekit._checks import check_number
 from vaekit._types import AnyArray, Batch, Likelihood, Metrics, Objective
 from vaekit.objectives.compose import ComposedObjective, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
+from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.terms import kl_term, reconstruction_term
 from vaekit.schedules import as_schedule
 
@@ -183,7 +184,7 @@ def factor_vae(
             "total_correlation": (tc_term, gamma_fn),
             "disc_loss": disc_term,
         },
-        active_threshold=active_threshold,
+        reporters=[kl_monitor(active_threshold)],
         weight_metrics={"reconstruction_loss": None, "kl_loss": None,
                         "total_correlation": "gamma", "disc_loss": None},
     )
@@ -204,8 +205,8 @@ def submodule_labels(params, labels: Mapping[str, str] | None = None) -> object:
     ``optax.multi_transform`` (as a tree, or wrap this function in a lambda).
 
     Args:
-      params: an ``nnx.State`` (e.g. ``TrainState.params``) or any pytree whose first path
-        entry names a submodule.
+      params (nnx.State | pytree): an ``nnx.State`` (e.g. ``TrainState.params``) or any
+        pytree whose first path entry names a submodule.
       labels: optional map from submodule name to label; a leaf whose submodule is not in a
         given map raises ``ValueError`` naming its path.
 

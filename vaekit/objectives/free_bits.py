@@ -9,6 +9,7 @@ from vaekit._types import AnyArray, Batch, Likelihood, Objective
 from vaekit.objectives.compose import compose
 from vaekit.objectives.kl import gaussian_kl_per_dim
 from vaekit.objectives.likelihoods import bernoulli_nll
+from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.terms import reconstruction_term
 from vaekit.schedules import as_schedule
 
@@ -61,5 +62,5 @@ def free_bits_vae(
             "reconstruction_loss": reconstruction_term(likelihood),
             "kl_free_bits": (free_bits_term(free_bits), as_schedule(beta, "beta")),
         },
-        active_threshold=active_threshold,
+        reporters=[kl_monitor(active_threshold)],
     )

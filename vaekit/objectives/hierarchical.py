@@ -164,6 +164,5 @@ def hierarchical_vae(
                 as_schedule(beta, "beta"),
             ),
         },
-        monitor_kl=False,
         weight_metrics={"reconstruction_loss": None, kl_name: "beta"},
     )

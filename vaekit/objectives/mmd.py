@@ -17,6 +17,7 @@ from vaekit._types import AnyArray, Batch, Likelihood, Objective
 from vaekit.objectives._precision import at_least_float32
 from vaekit.objectives.compose import Weight, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
+from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.terms import kl_term, reconstruction_term
 
 Kernel: TypeAlias = Callable[[Array, Array], Array]
@@ -306,7 +307,7 @@ def info_vae(
                 _affine([(1.0, alpha), (1.0, lambda_)], -1.0),
             ),
         },
-        active_threshold=active_threshold,
+        reporters=[kl_monitor(active_threshold)],
     )
 
 
@@ -350,5 +351,5 @@ def mmd_vae(
                 lambda_,
             ),
         },
-        active_threshold=active_threshold,
+        reporters=[kl_monitor(active_threshold)],
     )

@@ -3,7 +3,10 @@
 import jax.numpy as jnp
 from jaxtyping import Float
 
-from vaekit._types import AnyArray, Metrics
+from vaekit._checks import check_number
+from vaekit._types import AnyArray, Batch, Metrics
+from vaekit.objectives.compose import Reporter
+from vaekit.objectives.kl import gaussian_kl_per_dim
 
 
 def kl_monitoring_metrics(
@@ -25,3 +28,28 @@ def kl_monitoring_metrics(
     metrics = {f"kl_dim_{i}": per_dim[i] for i in range(per_dim.shape[0])}
     metrics["active_dims"] = jnp.sum(per_dim > threshold).astype(jnp.float32)
     return metrics
+
+
+def kl_monitor(active_threshold: float | int = 0.01) -> Reporter:
+    """A :func:`vaekit.compose` reporter of KL-collapse monitoring for a diagonal Gaussian
+    posterior: ``kl_dim_{i}`` (batch-mean analytic KL of dimension ``i`` to ``N(0, I)``) and
+    ``active_dims`` (dimensions above ``active_threshold`` nats), from ``out.mean`` and
+    ``out.logvar`` of shape ``(batch, latent)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from vaekit.models import VAEOutput
+      >>> out = VAEOutput(recon=jnp.zeros((2, 3)), mean=jnp.array([[0.0, 2.0], [0.0, 2.0]]),
+      ...                 logvar=jnp.zeros((2, 2)), z=jnp.zeros((2, 2)))
+      >>> float(kl_monitor()(out, {}, 0)["active_dims"])
+      1.0
+    """
+    threshold = check_number(active_threshold, "active_threshold", minimum=0.0)
+
+    def reporter(out, batch: Batch, step) -> Metrics:
+        if not (hasattr(out, "mean") and hasattr(out, "logvar")):
+            raise ValueError("kl_monitor needs a model output with `mean` and `logvar`, got "
+                             f"{type(out).__name__}.")
+        return kl_monitoring_metrics(gaussian_kl_per_dim(out.mean, out.logvar), threshold)
+
+    return reporter

@@ -129,6 +129,5 @@ def sampled_kl_vae(
             "reconstruction_loss": reconstruction_term(likelihood),
             "kl_loss": (sampled_kl_term(), as_schedule(beta, "beta")),
         },
-        monitor_kl=False,
         weight_metrics={"reconstruction_loss": None, "kl_loss": "beta"},
     )

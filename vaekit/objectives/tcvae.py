@@ -19,6 +19,7 @@ from vaekit.objectives._precision import at_least_float32
 from vaekit.objectives.compose import compose
 from vaekit.objectives.kl import gaussian_kl
 from vaekit.objectives.likelihoods import bernoulli_nll
+from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.reductions import batch_mean
 from vaekit.objectives.terms import reconstruction_term
 from vaekit.schedules import as_schedule
@@ -208,24 +209,14 @@ def beta_tcvae(
         raise ValueError(f"`likelihood` must be callable, got {type(likelihood).__name__}.")
     active_threshold = check_number(active_threshold, "active_threshold", minimum=0.0)
 
-    def decompose(out) -> TCTerms:
-        return tc_decomposition(out.z, out.mean, out.logvar, dataset_size)
-
-    def mutual_info(out, batch: Batch, step) -> Float[Array, ""]:
-        return decompose(out).mutual_info
-
-    def total_correlation(out, batch: Batch, step) -> Float[Array, ""]:
-        return decompose(out).total_correlation
-
-    def dimwise_kl(out, batch: Batch, step):
-        return decompose(out).dimwise_kl, {"kl_loss": batch_mean(gaussian_kl(out.mean, out.logvar))}
+    def decomposition(out, batch: Batch, step):
+        terms = tc_decomposition(out.z, out.mean, out.logvar, dataset_size)
+        return terms._asdict(), {"kl_loss": batch_mean(gaussian_kl(out.mean, out.logvar))}
 
     return compose(
         {
             "reconstruction_loss": reconstruction_term(likelihood),
-            "mutual_info": (mutual_info, weights["mutual_info"]),
-            "total_correlation": (total_correlation, weights["total_correlation"]),
-            "dimwise_kl": (dimwise_kl, weights["dimwise_kl"]),
+            "kl_decomposition": (decomposition, weights),
         },
-        active_threshold=active_threshold,
+        reporters=[kl_monitor(active_threshold)],
     )

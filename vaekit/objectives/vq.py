@@ -6,7 +6,7 @@ import optax
 from jaxtyping import Array, Float
 
 from vaekit._types import Batch, Likelihood, Metrics, Objective
-from vaekit.objectives.compose import ComposedObjective, compose
+from vaekit.objectives.compose import compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.terms import reconstruction_term
 from vaekit.schedules import as_schedule
@@ -52,17 +52,14 @@ def quantized_autoencoder(
     terms = {"reconstruction_loss": reconstruction_term(likelihood)}
     for name, weight in losses.items():
         terms[name] = (quantizer_loss_term(name), as_schedule(weight, f"{name} weight"))
-    base = compose(terms, monitor_kl=False, weight_metrics={"reconstruction_loss": None})
+    return compose(terms, reporters=[_model_metrics],
+                   weight_metrics={"reconstruction_loss": None})
 
-    def objective(out, batch: Batch, step) -> tuple[Float[Array, ""], Metrics]:
-        loss, metrics = base(out, batch, step)
-        for name, value in out.metrics.items():
-            if name in metrics:
-                raise ValueError(f"the model's metric {name!r} clashes with an objective metric.")
-            metrics[name] = value
-        return loss, metrics
 
-    return ComposedObjective(objective, base.terms)
+def _model_metrics(out, batch: Batch, step) -> Metrics:
+    """A :func:`~vaekit.objectives.compose` reporter passing the model's ``out.metrics``
+    (perplexity, codebook usage, ...) through unchanged."""
+    return dict(out.metrics)
 
 
 def vq_vae(

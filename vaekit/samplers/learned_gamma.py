@@ -19,6 +19,7 @@ from vaekit._types import Batch
 from vaekit.models.mlp import MLPDecoder, MLPEncoder
 from vaekit.models.vae import VAE
 from vaekit.objectives.compose import ComposedObjective, compose
+from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.reductions import batch_mean, sum_event
 from vaekit.objectives.terms import kl_term
 
@@ -124,5 +125,6 @@ def learned_gamma_vae_objective() -> ComposedObjective:
     """
     return compose(
         {"reconstruction_loss": learned_gamma_nll_term(), "kl_loss": kl_term()},
+        reporters=[kl_monitor()],
         weight_metrics={"reconstruction_loss": None, "kl_loss": None},
     )
