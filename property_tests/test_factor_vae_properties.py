@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from property_tests.strategies import arrays
-from vaekit.objectives.factor_vae import permute_dims
+from vaekit.objectives import permute_dims
 
 PERMUTE = jax.jit(permute_dims)
 SHAPES = st.sampled_from([(1, 1), (8, 4), (5, 10)])  # a few compiles only

@@ -16,7 +16,7 @@ from vaekit.models.factor_vae import (
     FactorVAEModel,
     factor_vae_mlp,
 )
-from vaekit.objectives.factor_vae import (
+from vaekit.objectives import (
     DISCRIMINATOR_ADAM,
     VAE_ADAM,
     density_ratio_tc,

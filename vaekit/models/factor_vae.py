@@ -17,10 +17,10 @@ from flax import nnx
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from vaekit._checks import check_int, check_number
+from vaekit._permute import permute_dims
 from vaekit._types import AnyArray
 from vaekit.models.mlp import MLPDecoder, MLPEncoder
 from vaekit.models.vae import VAE
-from vaekit.objectives.factor_vae import permute_dims
 
 PERMUTATION_STREAM = 1
 """``fold_in(key, PERMUTATION_STREAM)`` keys the permutation; ``key`` itself draws ``z``."""

@@ -1,5 +1,6 @@
 """Pure objective terms and objectives: ``objective(out, batch, step) -> (loss, metrics)``."""
 
+from vaekit._permute import permute_dims
 from vaekit.objectives.beta_vae import beta_vae
 from vaekit.objectives.capacity import capacity_penalty, capacity_term, capacity_vae
 from vaekit.objectives.code_prior import code_prior_nll
@@ -12,7 +13,6 @@ from vaekit.objectives.factor_vae import (
     discriminator_loss,
     factor_vae,
     factor_vae_optimizer,
-    permute_dims,
     submodule_labels,
 )
 from vaekit.objectives.free_bits import free_bits_kl, free_bits_term, free_bits_vae

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float
 
 from vaekit._checks import check_number
 from vaekit._types import AnyArray, Batch, Likelihood, Metrics, Objective
@@ -41,39 +41,6 @@ VAE_ADAM = {"learning_rate": 1e-4, "b1": 0.9, "b2": 0.999}
 
 DISCRIMINATOR_ADAM = {"learning_rate": 1e-4, "b1": 0.5, "b2": 0.9}
 """Adam of the discriminator in Kim & Mnih (2018) and disentanglement_lib."""
-
-
-def permute_dims(
-    z: Float[AnyArray, "batch latent"], key: PRNGKeyArray
-) -> Float[Array, "batch latent"]:
-    """Permutes every latent dimension independently across the batch (Kim & Mnih 2018, alg. 1).
-
-    Column ``j`` of the result is column ``j`` of ``z`` under its own uniformly random
-    permutation of the batch (``jax.random.permutation`` with the keys
-    ``jax.random.split(key, latent)``). If the rows of ``z`` are samples of ``q(z)``, the rows of
-    the result are (approximately) samples of ``Π_j q(z_j)``: every column keeps its multiset
-    of values, the dependence between columns is destroyed. Pure: the same key gives the same
-    permutation; jit/vmap/grad-safe (the gradient permutes back).
-
-    Args:
-      z: samples, shape ``(batch, latent)``.
-      key: the PRNG key of the permutations.
-
-    Returns:
-      The permuted samples, shape ``(batch, latent)``.
-
-    Example:
-      >>> import jax, jax.numpy as jnp
-      >>> z = jnp.arange(8.0).reshape(4, 2)
-      >>> out = permute_dims(z, jax.random.key(0))
-      >>> [sorted(out[:, j].tolist()) == sorted(z[:, j].tolist()) for j in range(2)]
-      [True, True]
-    """
-    z = jnp.asarray(z)
-    if z.ndim != 2:
-        raise ValueError(f"`z` must have shape (batch, latent), got {tuple(z.shape)}.")
-    keys = jax.random.split(key, z.shape[1])
-    return jax.vmap(jax.random.permutation, in_axes=(0, 1), out_axes=1)(keys, z)
 
 
 def _check_logits(logits, name: str) -> None:
