@@ -671,7 +671,8 @@ def _vector_quantizer(d):
 @case("vaekit.ResidualVQ", "z_e", "key", floats=MODULE_FLOATS)
 def _residual_vq(d):
     z, key = quantizer_input(d, 2), d.key()
-    return lambda: vaekit.ResidualVQ(2, 3, 2, rngs=nnx.Rngs(0))(z, key=key)
+    return lambda: vaekit.ResidualVQ(2, functools.partial(vaekit.VectorQuantizer, 3, 2),
+                                     rngs=nnx.Rngs(0))(z, key=key)
 
 
 @case("vaekit.FSQ", "z", floats=MODULE_FLOATS)

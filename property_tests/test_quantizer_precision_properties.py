@@ -211,7 +211,7 @@ def test_round_ste_bf16_gradient_is_the_identity(x, w):
 
 # ---------------------------------------------------------------------------------- LFQ
 
-LFQ_MODULE = LFQ(LATENT, entropy_loss_weight=0.1)
+LFQ_MODULE = LFQ(LATENT)
 
 
 @jax.jit

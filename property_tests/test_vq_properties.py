@@ -1,5 +1,7 @@
 """Vector quantization: exact code rows, estimators, usage bounds, EMA means, chunking, RVQ."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 from property_tests.strategies import arrays
 from vaekit.quantizers.ema import ema_update, init_ema_state
+from vaekit.quantizers.module import VectorQuantizer
 from vaekit.quantizers.nearest import nearest_code
 from vaekit.quantizers.residual import ResidualVQ
 from vaekit.quantizers.vector_quantize import quantize
@@ -25,7 +28,8 @@ st_grad = jax.jit(jax.grad(lambda z, c, w: jnp.sum(w * quantize(z, c).z_q)))
 nearest = jax.jit(nearest_code, static_argnames="chunk_size")
 ema_first = jax.jit(lambda c, z, i: ema_update(init_ema_state(c), z, i, decay=0.99))
 
-rvq = ResidualVQ(3, K, D, ema=False, init="uniform", rngs=nnx.Rngs(0))
+rvq = ResidualVQ(3, functools.partial(VectorQuantizer, K, D, ema=False, init="uniform"),
+                 rngs=nnx.Rngs(0))
 rvq_graph, rvq_state = nnx.split(rvq)
 
 

@@ -1,5 +1,6 @@
 """The autoregressive code prior: training on structured codes, sampling, code extraction."""
 
+import functools
 import math
 
 import jax
@@ -147,7 +148,7 @@ def test_bad_call_and_sampling_args():
     ("quantizer", "depth"),
     [(lambda: VectorQuantizer(8, 3, rngs=nnx.Rngs(1)), None),
      (lambda: FSQ((3, 3, 3)), None),
-     (lambda: ResidualVQ(2, 8, 3, rngs=nnx.Rngs(1)), 2)],
+     (lambda: ResidualVQ(2, functools.partial(VectorQuantizer, 8, 3), rngs=nnx.Rngs(1)), 2)],
     ids=["vq", "fsq", "residual"],
 )
 def test_encode_decode_codes(quantizer, depth):

@@ -228,11 +228,11 @@ class TestLFQFunctions(chex.TestCase):
 
 class TestLFQModule:
     def test_shapes_losses_metrics(self):
-        lfq = LFQ(3, entropy_loss_weight=0.1, commitment_cost=0.25)
+        lfq = LFQ(3)
         out, looked_up = nnx.jit(lambda m, z: (m(z), m.lookup(m(z).indices)))(lfq, Z3)
         chex.assert_shape(out.z_q, Z3.shape)
         chex.assert_shape(out.indices, Z3.shape[:-1])
-        assert set(out.losses) == {"entropy_loss", "commitment_loss", "lfq_loss"}
+        assert set(out.losses) == {"entropy_loss", "commitment_loss"}  # unweighted
         assert set(out.metrics) == {
             "perplexity", "codebook_usage", "sample_entropy", "codebook_entropy"}
         sample_h, codebook_h = np_entropies(Z3, 1.0)
@@ -240,15 +240,12 @@ class TestLFQModule:
         np.testing.assert_allclose(out.losses["entropy_loss"], sample_h - codebook_h, rtol=1e-5)
         commitment = np.sum((Z3 - np.asarray(out.z_q)) ** 2) / Z3.shape[0]
         np.testing.assert_allclose(out.losses["commitment_loss"], commitment, rtol=1e-6)
-        np.testing.assert_allclose(
-            out.losses["lfq_loss"], 0.1 * (sample_h - codebook_h) + 0.25 * commitment, rtol=1e-5)
         np.testing.assert_array_equal(looked_up, out.z_q)
         np.testing.assert_array_equal(out.z_q_raw, out.z_q)
 
     def test_eval_skips_the_entropy(self):
         out = nnx.jit(lambda m, z: m(z, train=False))(LFQ(3), Z3)
         assert float(out.losses["entropy_loss"]) == 0.0
-        np.testing.assert_allclose(out.losses["lfq_loss"], 0.25 * out.losses["commitment_loss"])
         assert set(out.metrics) == {"perplexity", "codebook_usage"}
 
     def test_projection_and_gradients(self):
@@ -273,7 +270,7 @@ class TestLFQModule:
         assert float(jnp.abs(grads["projection"]["project_in"]["kernel"][...]).sum()) > 0
 
     def test_large_codebook_without_entropy(self):
-        out = nnx.jit(lambda m, z: m(z))(LFQ(20, entropy_loss_weight=0.0), jnp.ones((2, 20)))
+        out = nnx.jit(lambda m, z: m(z))(LFQ(20, entropy=False), jnp.ones((2, 20)))
         np.testing.assert_array_equal(out.indices, [2**20 - 1] * 2)
 
 
@@ -309,14 +306,13 @@ def test_code_usage_metrics():
         (lambda: fsq_codes_to_indices(np.zeros((2, 3), np.float32), (5, 5)), "z_q"),
         (lambda: FSQ((5, 5))(jnp.zeros((2, 3))), "z"),
         (lambda: LFQ(0), "dim"),
-        (lambda: LFQ(4, entropy_loss_weight=-0.1), "entropy_loss_weight"),
+        (lambda: LFQ(4, entropy=0.1), "entropy"),
         (lambda: LFQ(4, sample_entropy_weight=-1), "sample_entropy_weight"),
         (lambda: LFQ(4, codebook_entropy_weight=-1), "codebook_entropy_weight"),
-        (lambda: LFQ(4, commitment_cost=-1), "commitment_cost"),
         (lambda: LFQ(4, temperature=0.0), "temperature"),
         (lambda: LFQ(17), "dim"),
         (lambda: LFQ(8, codebook_dim=17, rngs=nnx.Rngs(0)), "codebook_dim"),
-        (lambda: LFQ(32, entropy_loss_weight=0.0), "dim"),
+        (lambda: LFQ(32, entropy=False), "dim"),
         (lambda: LFQ(6, codebook_dim=4), "rngs"),
         (lambda: LFQ(4)(jnp.zeros((2, 3))), "z"),
         (lambda: LFQ(4)(jnp.zeros((4,))), "z"),

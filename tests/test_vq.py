@@ -1,5 +1,7 @@
 """Vector quantization: nearest code, losses, estimators, EMA codebooks, VQ-VAE training."""
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -12,6 +14,7 @@ import vaekit
 from tests.helpers import binary_batch
 from vaekit.models.vqvae import VQVAE
 from vaekit.objectives.vq import vq_vae
+from vaekit.quantizers import FSQ
 from vaekit.quantizers.dead_code import reset_dead_codes
 from vaekit.quantizers.ema import ema_update, init_ema_state
 from vaekit.quantizers.kmeans import kmeans_init
@@ -212,7 +215,7 @@ def test_kmeans_init_finds_separated_clusters():
 
 
 def test_residual_vq_sums_levels_and_lookup_round_trips():
-    rvq = ResidualVQ(3, 8, 4, ema=False, rngs=nnx.Rngs(1))
+    rvq = ResidualVQ(3, functools.partial(VectorQuantizer, 8, 4, ema=False), rngs=nnx.Rngs(1))
     out = rvq(Z * 0.1)
     chex.assert_shape(out.indices, (2, 3, 3, 3))
     np.testing.assert_array_equal(rvq.lookup(out.indices), out.z_q_raw)
@@ -227,6 +230,16 @@ def test_residual_vq_sums_levels_and_lookup_round_trips():
                                 for i in range(3)}
 
 
+def test_residual_vq_level_factory_is_checked():
+    with pytest.raises((ValueError, TypeError), match="level"):  # vaekit's or beartype's
+        ResidualVQ(2, 3, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="`level` must return a VectorQuantizer"):
+        ResidualVQ(2, lambda rngs: FSQ((3, 3)), rngs=nnx.Rngs(0))
+    sizes = iter([8, 4])
+    with pytest.raises(ValueError, match="different \\(num_codes, dim\\)"):
+        ResidualVQ(2, lambda rngs: VectorQuantizer(next(sizes), 4, rngs=rngs), rngs=nnx.Rngs(0))
+
+
 # --------------------------------------------------------------------------- arguments
 
 
@@ -236,7 +249,6 @@ def test_residual_vq_sums_levels_and_lookup_round_trips():
         ({"num_codes": 0}, "num_codes"),
         ({"decay": 1.0}, "decay"),
         ({"decay": 0.0}, "decay"),
-        ({"commitment_cost": -0.1}, "commitment_cost"),
         ({"epsilon": 0.0}, "epsilon"),
         ({"estimator": "gumbel"}, "estimator"),
         ({"init": "normal"}, "init"),

@@ -257,12 +257,12 @@ class LFQ(nnx.Module):
 
     * ``entropy_loss = w_s · sample_entropy − w_c · codebook_entropy`` (:func:`lfq_entropy_loss`,
       may be negative; both entropies are means over all positions, see :func:`lfq_entropy`).
-      Computed only when ``train=True`` and ``entropy_loss_weight > 0``; otherwise it is 0 and
+      Computed only when ``train=True`` and ``entropy``; otherwise it is 0 and
       the entropy metrics are not reported (this also lifts the ``d <= 16`` limit);
-    * ``commitment_loss = mean_b Σ_{positions, d} (z − sg(z_q))²`` (:func:`lfq_commitment_loss`);
-    * ``lfq_loss = entropy_loss_weight · entropy_loss + commitment_cost · commitment_loss``, the
-      weighted total for hand-written objectives (like the VQ module's ``vq_loss``; add either it
-      or the two terms, not both).
+    * ``commitment_loss = mean_b Σ_{positions, d} (z − sg(z_q))²`` (:func:`lfq_commitment_loss`).
+
+    The objective weights them (:func:`vaekit.quantized_autoencoder`, e.g. 0.1 and 0.25 as in
+    MAGVIT-v2 and ``vector-quantize-pytorch``).
 
     Metrics: ``perplexity``, ``codebook_usage`` (:func:`code_usage_metrics`) and, when the entropy
     is computed, ``sample_entropy`` and ``codebook_entropy``. ``key`` is accepted for a uniform
@@ -271,10 +271,8 @@ class LFQ(nnx.Module):
     Args:
       dim: input/output feature dimension.
       codebook_dim: number of binary code dimensions ``d`` (default ``dim``); ``d <= 31``, and
-        ``d <= LFQ_MAX_ENTROPY_DIM = 16`` when ``entropy_loss_weight > 0``.
-      entropy_loss_weight: ``>= 0`` weight in ``lfq_loss``, 0.1 as in MAGVIT-v2 and
-        ``vector-quantize-pytorch``; 0 turns the entropy off.
-      commitment_cost: ``>= 0`` weight in ``lfq_loss``, 0.25 as in ``vector-quantize-pytorch``.
+        ``d <= LFQ_MAX_ENTROPY_DIM = 16`` when ``entropy``.
+      entropy: compute the entropy loss and metrics (``False``: ``entropy_loss`` is 0).
       temperature: ``T > 0`` of the soft assignments (``vector-quantize-pytorch`` defaults to
         ``1 / 100``).
       sample_entropy_weight: ``w_s >= 0``.
@@ -286,7 +284,7 @@ class LFQ(nnx.Module):
       >>> lfq = LFQ(4)
       >>> out = lfq(jnp.ones((2, 3, 3, 4)))
       >>> out.z_q.shape, out.indices.shape, sorted(out.losses)
-      ((2, 3, 3, 4), (2, 3, 3), ['commitment_loss', 'entropy_loss', 'lfq_loss'])
+      ((2, 3, 3, 4), (2, 3, 3), ['commitment_loss', 'entropy_loss'])
     """
 
     def __init__(
@@ -294,8 +292,7 @@ class LFQ(nnx.Module):
         dim: int,
         *,
         codebook_dim: int | None = None,
-        entropy_loss_weight: float | int = 0.1,
-        commitment_cost: float | int = 0.25,
+        entropy: bool = True,
         temperature: float | int = 1.0,
         sample_entropy_weight: float | int = 1.0,
         codebook_entropy_weight: float | int = 1.0,
@@ -306,10 +303,9 @@ class LFQ(nnx.Module):
         self.codebook_dim = (
             self.dim if codebook_dim is None else check_int(codebook_dim, "codebook_dim")
         )
-        self.entropy_loss_weight = check_number(
-            entropy_loss_weight, "entropy_loss_weight", minimum=0.0
-        )
-        self.commitment_cost = check_number(commitment_cost, "commitment_cost", minimum=0.0)
+        if not isinstance(entropy, bool):
+            raise ValueError(f"`entropy` must be a bool, got {entropy!r}.")
+        self.entropy = entropy
         self.temperature = check_number(temperature, "temperature", minimum=0.0, strict=True)
         self.sample_entropy_weight = check_number(
             sample_entropy_weight, "sample_entropy_weight", minimum=0.0
@@ -322,11 +318,11 @@ class LFQ(nnx.Module):
                 f"`{dim_name}` must be <= {_MAX_INDEX_BITS} (indices are int32), "
                 f"got {self.codebook_dim}."
             )
-        if self.entropy_loss_weight > 0 and self.codebook_dim > LFQ_MAX_ENTROPY_DIM:
+        if self.entropy and self.codebook_dim > LFQ_MAX_ENTROPY_DIM:
             raise ValueError(
                 f"`{dim_name}` must be <= {LFQ_MAX_ENTROPY_DIM} when the entropy loss is on "
-                f"(entropy_loss_weight > 0): it is a softmax over all 2**{dim_name} codes per "
-                f"position; got {self.codebook_dim}. Set entropy_loss_weight=0 or project to "
+                f"(entropy=True): it is a softmax over all 2**{dim_name} codes per "
+                f"position; got {self.codebook_dim}. Set entropy=False or project to "
                 f"fewer code dimensions with `codebook_dim`."
             )
         self.codebook_size = 2**self.codebook_dim
@@ -350,7 +346,7 @@ class LFQ(nnx.Module):
         indices = lfq_codes_to_indices(codes)
         metrics = code_usage_metrics(indices, self.codebook_size)
         entropy_loss = jnp.zeros((), jnp.float32)
-        if train and self.entropy_loss_weight > 0:
+        if train and self.entropy:
             entropy = lfq_entropy(z_e, self.temperature)
             entropy_loss = (
                 self.sample_entropy_weight * entropy.sample_entropy
@@ -362,8 +358,6 @@ class LFQ(nnx.Module):
         losses = {
             "entropy_loss": entropy_loss,
             "commitment_loss": commitment_loss,
-            "lfq_loss": self.entropy_loss_weight * entropy_loss
-            + self.commitment_cost * commitment_loss,
         }
         return QuantizerOutput(
             z_q=self.projection.out(codes),

@@ -56,16 +56,14 @@ class VectorQuantizer(nnx.Module):
 
     The forward quantizes with the codebook as it was *before* this step's update. It returns a
     :class:`QuantizerOutput`: ``losses`` holds the unweighted ``codebook_loss`` and
-    ``commitment_loss`` (reduction in :func:`quantize`) and, for hand-written objectives,
-    ``vq_loss = codebook_loss + β · commitment_loss`` with this module's ``commitment_cost`` β
-    (``β · commitment_loss`` alone for an EMA codebook, Sonnet's ``loss``); ``metrics`` holds
+    ``commitment_loss`` (reduction in :func:`quantize`), weighted by the objective alone
+    (:func:`vaekit.vq_vae`: ``codebook_loss + β · commitment_loss``); ``metrics`` holds
     ``perplexity`` and ``codebook_usage`` (fraction of the codes used in the batch);
     ``z_q_raw`` the codebook rows used.
 
     Args:
       num_codes: ``K >= 1``.
       dim: ``D >= 1``.
-      commitment_cost: β ``>= 0`` of ``losses["vq_loss"]`` (:func:`vaekit.vq_vae` takes its own).
       ema: EMA codebook (``True``) or trained ``nnx.Param`` codebook.
       decay: EMA decay in (0, 1).
       epsilon: Laplace smoothing ``> 0``.
@@ -82,7 +80,7 @@ class VectorQuantizer(nnx.Module):
       >>> vq = VectorQuantizer(16, 4, rngs=nnx.Rngs(0))
       >>> out = vq(jnp.ones((2, 3, 3, 4)), key=jax.random.key(1))
       >>> out.z_q.shape, out.indices.shape, sorted(out.losses)
-      ((2, 3, 3, 4), (2, 3, 3), ['codebook_loss', 'commitment_loss', 'vq_loss'])
+      ((2, 3, 3, 4), (2, 3, 3), ['codebook_loss', 'commitment_loss'])
     """
 
     def __init__(
@@ -90,7 +88,6 @@ class VectorQuantizer(nnx.Module):
         num_codes: int,
         dim: int,
         *,
-        commitment_cost: float | int = 0.25,
         ema: bool = True,
         decay: float | int = 0.99,
         epsilon: float | int = 1e-5,
@@ -103,7 +100,6 @@ class VectorQuantizer(nnx.Module):
     ):
         self.num_codes = check_int(num_codes, "num_codes")
         self.dim = check_int(dim, "dim")
-        self.commitment_cost = check_number(commitment_cost, "commitment_cost", minimum=0.0)
         self.ema = bool(ema)
         self.decay = check_decay(decay)
         self.epsilon = check_number(epsilon, "epsilon", minimum=0.0, strict=True)
@@ -209,8 +205,6 @@ class VectorQuantizer(nnx.Module):
         losses = {
             "codebook_loss": result.codebook_loss,
             "commitment_loss": result.commitment_loss,
-            "vq_loss": (0.0 if self.ema else result.codebook_loss)
-            + self.commitment_cost * result.commitment_loss,
         }
         metrics = {"perplexity": result.perplexity, "codebook_usage": result.usage_fraction}
         return QuantizerOutput(

@@ -1,5 +1,7 @@
 """Residual vector quantization: a stack of quantizers applied to successive residuals."""
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -22,7 +24,7 @@ class ResidualVQ(nnx.Module):
     Jacobian with respect to ``z_e`` is the identity, not ``num_quantizers · I`` as when each
     level's straight-through output is summed).
 
-    Losses are *summed* over levels (``codebook_loss``, ``commitment_loss``, ``vq_loss``; level
+    Losses are *summed* over levels (``codebook_loss``, ``commitment_loss``, unweighted; level
     ``i``'s commitment is ``mean_b Σ (r_i − sg q_i)²``, which moves the encoder through ``r_i``).
     Metrics are per level: ``perplexity_{i}``, ``codebook_usage_{i}``.
 
@@ -32,14 +34,18 @@ class ResidualVQ(nnx.Module):
 
     Args:
       num_quantizers: number of levels ``>= 1``.
-      num_codes, dim: ``K`` and ``D`` of every level.
+      level: called as ``level(rngs=rngs)`` once per level, returning a
+        :class:`VectorQuantizer`, e.g.
+        ``functools.partial(VectorQuantizer, 512, 64, ema=True)``; every level must have the
+        same ``num_codes`` and ``dim``.
       estimator: ``"straight_through"`` or ``"rotation"`` (applied to the sum).
-      **The other keyword arguments** are passed to every level's :class:`VectorQuantizer`.
+      rngs: ``nnx.Rngs`` passed to every ``level`` call (each draws its own codebook).
 
     Example:
-      >>> import jax, jax.numpy as jnp
+      >>> import functools, jax, jax.numpy as jnp
       >>> from flax import nnx
-      >>> rvq = ResidualVQ(3, 16, 4, rngs=nnx.Rngs(0))
+      >>> from vaekit.quantizers import VectorQuantizer
+      >>> rvq = ResidualVQ(3, functools.partial(VectorQuantizer, 16, 4), rngs=nnx.Rngs(0))
       >>> out = rvq(jnp.ones((2, 5, 4)), train=False)
       >>> out.indices.shape, bool(jnp.all(rvq.lookup(out.indices) == out.z_q_raw))
       ((2, 5, 3), True)
@@ -48,31 +54,27 @@ class ResidualVQ(nnx.Module):
     def __init__(
         self,
         num_quantizers: int,
-        num_codes: int,
-        dim: int,
+        level: Callable[[nnx.Rngs], VectorQuantizer],
         *,
-        commitment_cost: float | int = 0.25,
-        ema: bool = True,
-        decay: float | int = 0.99,
-        epsilon: float | int = 1e-5,
-        dead_code_threshold: float | int | None = 1e-3,
         estimator: str = "straight_through",
-        init: str = "uniform_k",
-        chunk_size: int | None = None,
         rngs: nnx.Rngs,
     ):
         self.num_quantizers = check_int(num_quantizers, "num_quantizers")
+        if not callable(level):
+            raise ValueError(f"`level` must be a callable level(rngs=...) -> VectorQuantizer, got "
+                             f"{type(level).__name__}.")
         if estimator not in ESTIMATORS:
             raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}.")
         self.estimator = estimator
-        self.levels = nnx.List([
-            VectorQuantizer(
-                num_codes, dim, commitment_cost=commitment_cost, ema=ema, decay=decay,
-                epsilon=epsilon, dead_code_threshold=dead_code_threshold, init=init,
-                chunk_size=chunk_size, rngs=rngs,
-            )
-            for _ in range(self.num_quantizers)
-        ])
+        self.levels = nnx.List([level(rngs=rngs) for _ in range(self.num_quantizers)])
+        for i, quantizer in enumerate(self.levels):
+            if not isinstance(quantizer, VectorQuantizer):
+                raise ValueError(f"`level` must return a VectorQuantizer, got "
+                                 f"{type(quantizer).__name__} for level {i}.")
+            shape = (quantizer.num_codes, quantizer.dim)
+            if shape != (self.levels[0].num_codes, self.levels[0].dim):
+                raise ValueError(f"`level` made levels of different (num_codes, dim): "
+                                 f"{(self.levels[0].num_codes, self.levels[0].dim)} and {shape}.")
         self.num_codes = self.levels[0].num_codes
         self.dim = self.levels[0].dim
 
