@@ -6,6 +6,7 @@ from flax import nnx
 from jaxtyping import Array, Integer, PRNGKeyArray
 
 from vaekit._checks import check_int
+from vaekit._mode import resolve_train
 from vaekit._types import AnyArray
 from vaekit.conditioning import broadcast_label_channels, one_hot
 from vaekit.models.cnn import ConvDecoder, ConvEncoder
@@ -37,6 +38,7 @@ class ConditionalVQVAE(nnx.Module):
         self.encoder = encoder
         self.quantizer = quantizer
         self.decoder = decoder
+        self.deterministic = False  # nnx.Module.eval() sets it (with the quantizer's)
         self.num_classes = check_int(num_classes, "num_classes")
 
     def _with_label(self, h: AnyArray, y: Integer[AnyArray, " y_batch"]) -> Array:
@@ -61,9 +63,9 @@ class ConditionalVQVAE(nnx.Module):
         return self.decode(self.quantizer.lookup(indices), y)
 
     def __call__(self, x: AnyArray, y: Integer[AnyArray, " y_batch"], *, key: PRNGKeyArray,
-                 train: bool = True) -> VQVAEOutput:
+                 train: bool | None = None) -> VQVAEOutput:
         z_e = self.encode(x, y)
-        q = self.quantizer(z_e, key=key, train=train)
+        q = self.quantizer(z_e, key=key, train=resolve_train(self, train))
         return VQVAEOutput(recon=self.decode(q.z_q, y), z_e=z_e, z_q=q.z_q, indices=q.indices,
                            losses=q.losses, metrics=q.metrics)
 

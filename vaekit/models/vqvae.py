@@ -5,6 +5,7 @@ from typing import NamedTuple
 from flax import nnx
 from jaxtyping import Array, Integer, PRNGKeyArray
 
+from vaekit._mode import resolve_train
 from vaekit._types import AnyArray
 
 
@@ -54,6 +55,7 @@ class VQVAE(nnx.Module):
         self.encoder = encoder
         self.quantizer = quantizer
         self.decoder = decoder
+        self.deterministic = False  # nnx.Module.eval() sets it (with the quantizer's)
 
     def encode(self, x: AnyArray) -> Array:
         """Encoder output ``z_e``."""
@@ -71,10 +73,11 @@ class VQVAE(nnx.Module):
         """Decoder output for code indices (``quantizer.lookup`` then :meth:`decode`)."""
         return self.decode(self.quantizer.lookup(indices))
 
-    def __call__(self, x: AnyArray, *, key: PRNGKeyArray, train: bool = True) -> VQVAEOutput:
+    def __call__(self, x: AnyArray, *, key: PRNGKeyArray,
+                 train: bool | None = None) -> VQVAEOutput:
         """Encodes, quantizes (updating an EMA codebook when ``train``) and decodes ``x``."""
         z_e = self.encode(x)
-        q = self.quantizer(z_e, key=key, train=train)
+        q = self.quantizer(z_e, key=key, train=resolve_train(self, train))
         return VQVAEOutput(
             recon=self.decode(q.z_q), z_e=z_e, z_q=q.z_q, indices=q.indices, losses=q.losses,
             metrics=q.metrics,

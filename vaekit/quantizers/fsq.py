@@ -303,7 +303,7 @@ class FSQ(nnx.Module):
         z: Float[Array, "*batch dim"],
         *,
         key: PRNGKeyArray | None = None,
-        train: bool = True,
+        train: bool | None = None,
     ) -> QuantizerOutput:
         del key, train  # deterministic, same in training and evaluation
         _check_last_dim(z.shape, self.dim, "z", "the quantizer's `dim`")

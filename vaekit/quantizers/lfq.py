@@ -19,6 +19,7 @@ from flax import nnx
 from jaxtyping import Array, Float, Int, Integer, PRNGKeyArray
 
 from vaekit._checks import check_int, check_min_ndim, check_number, check_same_shape
+from vaekit._mode import resolve_train
 from vaekit._types import AnyArray
 from vaekit.quantizers._output import QuantizerOutput
 from vaekit.quantizers._projection import CodeProjection
@@ -306,6 +307,7 @@ class LFQ(nnx.Module):
         if not isinstance(entropy, bool):
             raise ValueError(f"`entropy` must be a bool, got {entropy!r}.")
         self.entropy = entropy
+        self.deterministic = False  # nnx.Module.eval() sets it
         self.temperature = check_number(temperature, "temperature", minimum=0.0, strict=True)
         self.sample_entropy_weight = check_number(
             sample_entropy_weight, "sample_entropy_weight", minimum=0.0
@@ -334,9 +336,10 @@ class LFQ(nnx.Module):
         z: Float[Array, "*batch dim"],
         *,
         key: PRNGKeyArray | None = None,
-        train: bool = True,
+        train: bool | None = None,
     ) -> QuantizerOutput:
         del key  # deterministic
+        train = resolve_train(self, train)  # None: the module's mode (eval(): no entropy)
         if z.ndim < 2 or z.shape[-1] != self.dim:
             raise ValueError(
                 f"`z` must have shape (batch, ..., {self.dim}), got {tuple(z.shape)}."

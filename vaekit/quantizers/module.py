@@ -7,6 +7,7 @@ from flax import nnx
 from jaxtyping import Array, Float, Integer, PRNGKeyArray
 
 from vaekit._checks import check_int, check_number
+from vaekit._mode import resolve_train
 from vaekit._types import AnyArray
 from vaekit.quantizers._output import QuantizerOutput
 from vaekit.quantizers.dead_code import reset_dead_codes
@@ -101,6 +102,7 @@ class VectorQuantizer(nnx.Module):
         self.num_codes = check_int(num_codes, "num_codes")
         self.dim = check_int(dim, "dim")
         self.ema = bool(ema)
+        self.deterministic = False  # nnx.Module.eval() sets it: no EMA update, no resets
         self.decay = check_decay(decay)
         self.epsilon = check_number(epsilon, "epsilon", minimum=0.0, strict=True)
         self.dead_code_threshold = (
@@ -182,12 +184,15 @@ class VectorQuantizer(nnx.Module):
         z_e: Float[AnyArray, "*batch dim"],
         *,
         key: PRNGKeyArray | None = None,
-        train: bool = True,
+        train: bool | None = None,
     ) -> QuantizerOutput:
         """Quantizes ``z_e (batch, ..., D)``; in train mode updates an EMA codebook.
 
-        ``key`` is required in train mode when the codebook is EMA with dead-code reset.
+        ``train=None`` follows the module's mode (``nnx.Module.eval()`` / ``.train()``; train
+        by default). ``key`` is required in train mode when the codebook is EMA with dead-code
+        reset.
         """
+        train = resolve_train(self, train)
         self._check_dim(z_e)
         z_e = jnp.asarray(z_e)
         resets = self.ema and train and self.dead_code_threshold is not None

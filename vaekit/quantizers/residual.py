@@ -98,7 +98,7 @@ class ResidualVQ(nnx.Module):
         z_e: Float[AnyArray, "*batch dim"],
         *,
         key: PRNGKeyArray | None = None,
-        train: bool = True,
+        train: bool | None = None,
     ) -> QuantizerOutput:
         """Quantizes ``z_e (batch, ..., D)`` level by level; ``key`` as for
         :class:`VectorQuantizer` (split across levels)."""

@@ -41,7 +41,9 @@ class TrainStep(NamedTuple):
       step: ``(state, batch) -> (state, metrics)``; one jitted optimiser step.
       multi_step: ``(state, batches) -> (state, metrics)``; ``k`` steps fused with
         ``jax.lax.scan`` over batches stacked on a leading axis; metrics stacked ``(k,)``.
-      evaluate: ``(state, batch) -> metrics``; the objective without an update.
+      evaluate: ``(state, batch) -> metrics``; the objective without an update, on the
+        forward of an ``nnx.Module.eval()`` copy of the model (``nnx.Dropout`` off,
+        ``nnx.BatchNorm`` on its running averages, no EMA codebook update or dead-code reset).
       multi_step_indexed: ``(state, data, indices) -> (state, metrics)``; ``k`` steps fused
         like ``multi_step``, where step ``t`` trains on ``{name: a[indices[t]] for name, a in
         data.items()}``, gathered inside the compiled scan (indices outside ``[0, n)`` are
@@ -147,9 +149,11 @@ def make_train_step(
             return batch
         return preprocess(batch, jax.random.fold_in(key, PREPROCESS_STREAM))
 
-    def run_objective(params, rest, graphdef, batch, key, step):
+    def run_objective(params, rest, graphdef, batch, key, step, train=True):
         batch = prepare(batch, key)
         model = nnx.merge(graphdef, params, rest, copy=True)
+        if not train:  # evaluation: dropout off, BatchNorm running averages, no EMA updates
+            model.eval()
         out = forward(model, batch, key)
         loss, metrics = objective(out, batch, step)
         _check_loss(loss)
@@ -194,7 +198,7 @@ def make_train_step(
     def evaluate_fn(state: TrainState, batch: Batch) -> Metrics:
         key = state.step_key(EVAL_STREAM)
         loss, (metrics, _) = run_objective(
-            state.params, state.rest, state.graphdef, batch, key, state.step
+            state.params, state.rest, state.graphdef, batch, key, state.step, train=False
         )
         return _as_metrics(loss, metrics)
 
