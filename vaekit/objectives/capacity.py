@@ -5,9 +5,9 @@ import optax
 from jaxtyping import Array, Float
 
 from vaekit._checks import check_int, check_number
-from vaekit._types import AnyArray, Batch, Likelihood, Objective
+from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
 from vaekit.objectives._precision import at_least_float32
-from vaekit.objectives.compose import compose
+from vaekit.objectives.compose import Term, compose
 from vaekit.objectives.kl import gaussian_kl
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.monitoring import kl_monitor
@@ -32,7 +32,7 @@ def capacity_penalty(
     return gamma * jnp.abs(at_least_float32(kl) - at_least_float32(capacity))
 
 
-def capacity_term(capacity: float | int | optax.Schedule, gamma: float | int):
+def capacity_term(capacity: float | int | optax.Schedule, gamma: float | int) -> Term:
     """The batch-reduced term ``γ · |E_batch[KL] − C(step)|`` with its extra metrics.
 
     Reports ``kl_loss`` (the batch-mean KL) and ``current_capacity`` (C at this step).
@@ -40,7 +40,7 @@ def capacity_term(capacity: float | int | optax.Schedule, gamma: float | int):
     capacity_fn = as_schedule(capacity, "capacity")
     gamma = check_number(gamma, "gamma", minimum=0.0)
 
-    def term(out, batch: Batch, step) -> tuple[Float[Array, ""], dict]:
+    def term(out, batch: Batch, step: Step) -> tuple[Float[Array, ""], dict]:
         kl = batch_mean(gaussian_kl(out.mean, out.logvar))
         c = evaluate(capacity_fn, step)
         return capacity_penalty(kl, c, gamma), {"kl_loss": kl, "current_capacity": c}

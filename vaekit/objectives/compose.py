@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
 
-from vaekit._types import Batch, Metrics, Objective
+from vaekit._types import Batch, Metrics, Objective, Step
 from vaekit.schedules import as_schedule, evaluate
 
 Scalar: TypeAlias = Float[Array, ""]
@@ -163,7 +163,7 @@ def compose(
             raise ValueError(f"`weight_metrics` names {name!r}, which is not a term.")
         weight_names[name] = metric
 
-    def objective(out, batch: Batch, step) -> tuple[Scalar, Metrics]:
+    def objective(out, batch: Batch, step: Step) -> tuple[Scalar, Metrics]:
         loss = jnp.zeros((), jnp.float32)
         metrics: Metrics = {}
         for name, part in parts.items():

@@ -10,9 +10,9 @@ import optax
 from jaxtyping import Float
 
 from vaekit._checks import check_number, check_same_shape
-from vaekit._types import AnyArray, Batch, Likelihood, Objective
+from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
 from vaekit.objectives._precision import at_least_float32
-from vaekit.objectives.compose import compose
+from vaekit.objectives.compose import Term, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.terms import kl_term, reconstruction_term
@@ -115,10 +115,10 @@ def dip_regularizer(
     return lambda_od * _off_diagonal(cov) + lambda_d * _diagonal(cov)
 
 
-def _covariance_term(kind: str, lambda_od: optax.Schedule, lambda_d: optax.Schedule):
+def _covariance_term(kind: str, lambda_od: optax.Schedule, lambda_d: optax.Schedule) -> Term:
     """Both DIP components from one covariance, with their weighted sum as a metric."""
 
-    def term(out, batch: Batch, step):
+    def term(out, batch: Batch, step: Step):
         cov = dip_covariance(out.mean, out.logvar, kind=kind)
         off_diagonal, diagonal = _off_diagonal(cov), _diagonal(cov)
         regularizer = evaluate(lambda_od, step) * off_diagonal + evaluate(lambda_d, step) * diagonal

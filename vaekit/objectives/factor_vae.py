@@ -29,7 +29,7 @@ import optax
 from jaxtyping import Array, Float
 
 from vaekit._checks import check_number
-from vaekit._types import AnyArray, Batch, Likelihood, Metrics, Objective
+from vaekit._types import AnyArray, Batch, Likelihood, Metrics, Objective, Step
 from vaekit.objectives.compose import ComposedObjective, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.monitoring import kl_monitor
@@ -137,10 +137,10 @@ def factor_vae(
         raise ValueError(f"`likelihood` must be callable, got {type(likelihood).__name__}.")
     active_threshold = check_number(active_threshold, "active_threshold", minimum=0.0)
 
-    def tc_term(out, batch: Batch, step) -> Float[Array, ""]:
+    def tc_term(out, batch: Batch, step: Step) -> Float[Array, ""]:
         return density_ratio_tc(out.tc_logits)
 
-    def disc_term(out, batch: Batch, step):
+    def disc_term(out, batch: Batch, step: Step):
         loss, accuracy = discriminator_loss(out.disc_logits, out.disc_logits_permuted)
         return loss, {"disc_accuracy": accuracy}
 
@@ -156,7 +156,7 @@ def factor_vae(
                         "total_correlation": "gamma", "disc_loss": None},
     )
 
-    def objective(out, batch: Batch, step) -> tuple[Float[Array, ""], Metrics]:
+    def objective(out, batch: Batch, step: Step) -> tuple[Float[Array, ""], Metrics]:
         loss, metrics = base(out, batch, step)
         metrics["vae_loss"] = loss - metrics["disc_loss"]
         return loss, metrics

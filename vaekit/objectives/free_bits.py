@@ -5,8 +5,8 @@ import optax
 from jaxtyping import Array, Float
 
 from vaekit._checks import check_number
-from vaekit._types import AnyArray, Batch, Likelihood, Objective
-from vaekit.objectives.compose import compose
+from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
+from vaekit.objectives.compose import Term, compose
 from vaekit.objectives.kl import gaussian_kl_per_dim
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.monitoring import kl_monitor
@@ -31,11 +31,11 @@ def free_bits_kl(
     return jnp.sum(jnp.maximum(jnp.mean(kl_per_dim, axis=0), free_bits))
 
 
-def free_bits_term(free_bits: float | int):
+def free_bits_term(free_bits: float | int) -> Term:
     """Batch-reduced term :func:`free_bits_kl` of ``out.mean``/``out.logvar``."""
     free_bits = check_number(free_bits, "free_bits", minimum=0.0)
 
-    def term(out, batch: Batch, step) -> Float[Array, ""]:
+    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
         return free_bits_kl(gaussian_kl_per_dim(out.mean, out.logvar), free_bits)
 
     return term

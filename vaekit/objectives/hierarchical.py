@@ -11,9 +11,9 @@ import optax
 from jaxtyping import Array, Float
 
 from vaekit._checks import check_number, check_same_shape
-from vaekit._types import AnyArray, Batch, Likelihood, Metrics, Objective
+from vaekit._types import AnyArray, Batch, Likelihood, Metrics, Objective, Step
 from vaekit.objectives._precision import at_least_float32
-from vaekit.objectives.compose import compose
+from vaekit.objectives.compose import Term, compose
 from vaekit.objectives.free_bits import free_bits_kl
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.monitoring import kl_monitoring_metrics
@@ -74,7 +74,9 @@ def _layer_kls_per_dim(out) -> tuple[Float[Array, "batch _"], ...]:
     return tuple(gaussian_kl_between(*layer) for layer in zip(*fields, strict=True))
 
 
-def hierarchical_kl_term(free_bits: float | int = 0.0, *, active_threshold: float | int = 0.01):
+def hierarchical_kl_term(
+    free_bits: float | int = 0.0, *, active_threshold: float | int = 0.01
+) -> Term:
     """Batch-reduced term ``Σ_l KL_l`` (or, with free bits ``λ > 0``, ``Σ_l Σ_d max(λ,
     E_batch[KL_l,d])``, :func:`vaekit.objectives.free_bits_kl` per layer, Kingma et al. 2016)
     with per-layer metrics.
@@ -91,7 +93,7 @@ def hierarchical_kl_term(free_bits: float | int = 0.0, *, active_threshold: floa
     free_bits = check_number(free_bits, "free_bits", minimum=0.0)
     active_threshold = check_number(active_threshold, "active_threshold", minimum=0.0)
 
-    def term(out, batch: Batch, step) -> tuple[Float[Array, ""], Metrics]:
+    def term(out, batch: Batch, step: Step) -> tuple[Float[Array, ""], Metrics]:
         metrics: Metrics = {}
         total = jnp.zeros((), jnp.float32)
         penalty = jnp.zeros((), jnp.float32)

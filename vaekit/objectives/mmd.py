@@ -13,9 +13,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from vaekit._checks import check_int, check_number
-from vaekit._types import AnyArray, Batch, Likelihood, Objective
+from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
 from vaekit.objectives._precision import at_least_float32
-from vaekit.objectives.compose import Weight, compose
+from vaekit.objectives.compose import Term, Weight, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.terms import kl_term, reconstruction_term
@@ -193,7 +193,7 @@ def mmd_term(
     scale: float | int = 1.0,
     prior_key: int | jax.Array = 0,
     unbiased: bool = False,
-):
+) -> Term:
     """``MMD²(q(z), N(0, I))`` between the batch of posterior samples ``out.z`` and prior samples.
 
     The prior sample has the shape of ``out.z`` and the dtype the MMD is computed in (float32,
@@ -207,13 +207,13 @@ def mmd_term(
     a batch is *not* the mean of its halves' values; it is invariant to permuting the batch.
 
     Example:
-      >>> from vaekit.objectives.compose import Weight, compose
+      >>> from vaekit.objectives import compose
       >>> objective = compose({"mmd": (mmd_term("rbf", prior_key=1), 100.0)})
     """
     kernel_fn = _resolve_kernel(kernel, scale)
     base_key = _base_key(prior_key)
 
-    def term(out, batch: Batch, step) -> Float[Array, ""]:
+    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
         z = at_least_float32(out.z)
         key = jax.random.fold_in(base_key(), step)
         prior = jax.random.normal(key, z.shape, z.dtype)

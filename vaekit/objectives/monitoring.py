@@ -4,7 +4,7 @@ import jax.numpy as jnp
 from jaxtyping import Float
 
 from vaekit._checks import check_number
-from vaekit._types import AnyArray, Batch, Metrics
+from vaekit._types import AnyArray, Batch, Metrics, Step
 from vaekit.objectives.compose import Reporter
 from vaekit.objectives.kl import gaussian_kl_per_dim
 
@@ -46,7 +46,7 @@ def kl_monitor(active_threshold: float | int = 0.01) -> Reporter:
     """
     threshold = check_number(active_threshold, "active_threshold", minimum=0.0)
 
-    def reporter(out, batch: Batch, step) -> Metrics:
+    def reporter(out, batch: Batch, step: Step) -> Metrics:
         if not (hasattr(out, "mean") and hasattr(out, "logvar")):
             raise ValueError("kl_monitor needs a model output with `mean` and `logvar`, got "
                              f"{type(out).__name__}.")

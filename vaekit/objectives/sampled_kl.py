@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
 
-from vaekit._types import AnyArray, Batch, Likelihood, Objective
+from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
 from vaekit.objectives._precision import at_least_float32
-from vaekit.objectives.compose import compose
+from vaekit.objectives.compose import Term, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.reductions import batch_mean
 from vaekit.objectives.terms import reconstruction_term
@@ -75,7 +75,7 @@ def sampled_kl(
     return at_least_float32(log_q) - at_least_float32(log_prior)
 
 
-def sampled_kl_term():
+def sampled_kl_term() -> Term:
     """``E_batch[log q(z|x) − log p(z)]`` from ``out.log_q`` and ``out.log_prior``.
 
     An unbiased estimate of the batch-mean ``KL(q(z|x) || p(z))`` whose gradient is the
@@ -91,7 +91,7 @@ def sampled_kl_term():
       0.5
     """
 
-    def term(out, batch: Batch, step) -> Float[Array, ""]:
+    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
         return batch_mean(sampled_kl(out.log_q, out.log_prior))
 
     return term

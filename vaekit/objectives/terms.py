@@ -2,13 +2,14 @@
 
 from jaxtyping import Array, Float
 
-from vaekit._types import Batch, Likelihood
+from vaekit._types import Batch, Likelihood, Step
+from vaekit.objectives.compose import Term
 from vaekit.objectives.kl import gaussian_kl
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.reductions import batch_mean
 
 
-def reconstruction_term(likelihood: Likelihood = bernoulli_nll, *, target: str = "x"):
+def reconstruction_term(likelihood: Likelihood = bernoulli_nll, *, target: str = "x") -> Term:
     """``E_batch[−log p(x | z)]``: ``likelihood(out.recon, batch[target])`` averaged over batch.
 
     Example:
@@ -16,13 +17,13 @@ def reconstruction_term(likelihood: Likelihood = bernoulli_nll, *, target: str =
       >>> term = reconstruction_term()  # Bernoulli NLL on decoder logits
     """
 
-    def term(out, batch: Batch, step) -> Float[Array, ""]:
+    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
         return batch_mean(likelihood(out.recon, batch[target]))
 
     return term
 
 
-def kl_term():
+def kl_term() -> Term:
     """``E_batch[KL(q(z|x) || N(0, I))]`` from ``out.mean`` and ``out.logvar``.
 
     Example:
@@ -30,7 +31,7 @@ def kl_term():
       >>> term = kl_term()
     """
 
-    def term(out, batch: Batch, step) -> Float[Array, ""]:
+    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
         return batch_mean(gaussian_kl(out.mean, out.logvar))
 
     return term

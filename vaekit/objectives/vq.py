@@ -5,14 +5,14 @@ from collections.abc import Mapping
 import optax
 from jaxtyping import Array, Float
 
-from vaekit._types import Batch, Likelihood, Metrics, Objective
-from vaekit.objectives.compose import compose
+from vaekit._types import Batch, Likelihood, Metrics, Objective, Step
+from vaekit.objectives.compose import Term, compose
 from vaekit.objectives.likelihoods import bernoulli_nll
 from vaekit.objectives.terms import reconstruction_term
 from vaekit.schedules import as_schedule
 
 
-def quantizer_loss_term(name: str):
+def quantizer_loss_term(name: str) -> Term:
     """The term ``out.losses[name]``: a quantizer loss already reduced to a scalar.
 
     A ``name`` the quantizer does not report raises a ValueError naming it and the losses
@@ -23,7 +23,7 @@ def quantizer_loss_term(name: str):
       >>> term = quantizer_loss_term("commitment_loss")
     """
 
-    def term(out, batch: Batch, step) -> Float[Array, ""]:
+    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
         if name not in out.losses:  # a typo would otherwise be a bare KeyError mid-trace
             raise ValueError(
                 f"the quantizer reports no loss {name!r} (the `name` of this term); "
@@ -56,7 +56,7 @@ def quantized_autoencoder(
                    weight_metrics={"reconstruction_loss": None})
 
 
-def _model_metrics(out, batch: Batch, step) -> Metrics:
+def _model_metrics(out, batch: Batch, step: Step) -> Metrics:
     """A :func:`~vaekit.objectives.compose` reporter passing the model's ``out.metrics``
     (perplexity, codebook usage, ...) through unchanged."""
     return dict(out.metrics)

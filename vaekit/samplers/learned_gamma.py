@@ -15,10 +15,10 @@ from flax import nnx
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from vaekit._checks import check_int
-from vaekit._types import Batch
+from vaekit._types import Batch, Step
 from vaekit.models.mlp import MLPDecoder, MLPEncoder
 from vaekit.models.vae import VAE
-from vaekit.objectives.compose import ComposedObjective, compose
+from vaekit.objectives.compose import ComposedObjective, Term, compose
 from vaekit.objectives.monitoring import kl_monitor
 from vaekit.objectives.reductions import batch_mean, sum_event
 from vaekit.objectives.terms import kl_term
@@ -85,7 +85,7 @@ class LearnedGammaVAE(nnx.Module):
         return LearnedGammaOutput(*out, log_gamma=self.log_gamma[...])
 
 
-def learned_gamma_nll_term():
+def learned_gamma_nll_term() -> Term:
     """``E_batch[Σ_d (x − μ)²/(2γ) + ½ log γ + ½ log 2π]`` from ``out.recon`` and
     ``out.log_gamma`` (a term for :func:`~vaekit.objectives.compose`; extra metric ``gamma``).
 
@@ -95,7 +95,7 @@ def learned_gamma_nll_term():
       >>> term = learned_gamma_nll_term()
     """
 
-    def term(out, batch: Batch, step):
+    def term(out, batch: Batch, step: Step):
         x = jnp.asarray(batch["x"], jnp.float32)
         log_gamma = jnp.asarray(out.log_gamma, jnp.float32)
         recon = jnp.asarray(out.recon, jnp.float32)
