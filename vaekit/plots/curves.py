@@ -44,7 +44,8 @@ def _plottable(y: np.ndarray, log_scale: bool) -> np.ndarray:
 
 def _robust_limits(steps, y, val_steps, val_y) -> tuple[float, float] | None:
     """``(low, high)`` covering every value after the first tenth of the step range, and the
-    overall minimum, with 5 % padding; ``None`` when there is no such value or no spread."""
+    overall minimum, with 5 % padding; ``None`` when there is no such value or no spread.
+    """
     xs, ys = [steps], [y]
     if val_y is not None:
         xs.append(val_steps)
@@ -62,6 +63,56 @@ def _robust_limits(steps, y, val_steps, val_y) -> tuple[float, float] | None:
         return None
     pad = 0.05 * (high - low)
     return low - pad, high + pad
+
+
+def _plot_keys(history: Mapping[str, Sequence[float]], keys: Sequence[str] | None) -> list:
+    """The metrics to plot: ``keys`` (checked against ``history``) or all of ``history``."""
+    if keys is None:
+        if not history:
+            raise ValueError("history is empty: nothing to plot")
+        return list(history)
+    if isinstance(keys, str):
+        raise ValueError("keys must be a sequence of metric names, not a single string")
+    if not keys:
+        raise ValueError("keys is empty: nothing to plot")
+    missing = [k for k in keys if k not in history]
+    if missing:
+        raise ValueError(f"keys {missing} not found in history (has {list(history)})")
+    return list(keys)
+
+
+def _matching(values, name: str, key: str, steps: np.ndarray, steps_name: str) -> np.ndarray:
+    """``values`` as a float series, checked to have one value per step."""
+    y = _series(values, name, key)
+    if y.shape[0] != steps.shape[0]:
+        raise ValueError(f"{name}[{key!r}] has {y.shape[0]} values but {steps_name} has "
+                         f"{steps.shape[0]}")
+    return y
+
+
+def _draw_panel(ax, key: str, steps, train, val_steps, val, *, log_scale: bool,
+                robust_range: bool) -> None:
+    """One metric's subplot: the training curve, the validation points, the y axis."""
+    y = _plottable(train, log_scale)
+    drawable = bool(np.isfinite(y).any())
+    ax.plot(steps, y, color="C0", linewidth=1.2, label="train")
+    if val is not None and val_steps is not None:
+        yv = _plottable(val, log_scale)
+        drawable = drawable or bool(np.isfinite(yv).any())
+        ax.plot(val_steps, yv, color="C1", linewidth=1.0, marker="o", markersize=3,
+                label="val")
+    if log_scale and drawable:
+        # With no positive finite data a log axis has no valid limits; keep it linear.
+        ax.set_yscale("log", nonpositive="mask")
+    elif robust_range and drawable:
+        limits = _robust_limits(steps, y, val_steps, val)
+        if limits is not None:
+            ax.set_ylim(*limits)
+    ax.set_title(key, fontsize=10)
+    ax.set_xlabel("step", fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
 
 
 def loss_curves_figure(
@@ -109,47 +160,18 @@ def loss_curves_figure(
         ... # doctest: +SKIP
     """
     step_arr = _steps(steps, "steps")
-    if keys is None:
-        plot_keys = list(history)
-        if not plot_keys:
-            raise ValueError("history is empty: nothing to plot")
-    else:
-        if isinstance(keys, str):
-            raise ValueError("keys must be a sequence of metric names, not a single string")
-        plot_keys = list(keys)
-        if not plot_keys:
-            raise ValueError("keys is empty: nothing to plot")
-        missing = [k for k in plot_keys if k not in history]
-        if missing:
-            raise ValueError(f"keys {missing} not found in history (has {list(history)})")
-
-    train: dict[str, np.ndarray] = {}
-    for k in plot_keys:
-        y = _series(history[k], "history", k)
-        if y.shape[0] != step_arr.shape[0]:
-            raise ValueError(
-                f"history[{k!r}] has {y.shape[0]} values but steps has {step_arr.shape[0]}"
-            )
-        train[k] = y
-
+    plot_keys = _plot_keys(history, keys)
+    train = {k: _matching(history[k], "history", k, step_arr, "steps") for k in plot_keys}
     val: dict[str, np.ndarray] = {}
     val_step_arr: np.ndarray | None = None
+    if (val_history is None) != (val_steps is None):
+        missing = "val_steps" if val_steps is None else "val_history"
+        given = "val_history" if val_steps is None else "val_steps"
+        raise ValueError(f"{missing} is required when {given} is given")
     if val_history is not None:
-        if val_steps is None:
-            raise ValueError("val_steps is required when val_history is given")
         val_step_arr = _steps(val_steps, "val_steps")
-        for k in plot_keys:
-            if k not in val_history:
-                continue
-            y = _series(val_history[k], "val_history", k)
-            if y.shape[0] != val_step_arr.shape[0]:
-                raise ValueError(
-                    f"val_history[{k!r}] has {y.shape[0]} values but val_steps has "
-                    f"{val_step_arr.shape[0]}"
-                )
-            val[k] = y
-    elif val_steps is not None:
-        raise ValueError("val_history is required when val_steps is given")
+        val = {k: _matching(val_history[k], "val_history", k, val_step_arr, "val_steps")
+               for k in plot_keys if k in val_history}
 
     n_panels = len(plot_keys)
     ncols = min(_MAX_COLS, n_panels)
@@ -169,34 +191,8 @@ def loss_curves_figure(
         hspace=0.6,
     )
     for i, k in enumerate(plot_keys):
-        ax = fig.add_subplot(gs[i // ncols, i % ncols])
-        y = _plottable(train[k], log_scale)
-        drawable = bool(np.isfinite(y).any())
-        ax.plot(step_arr, y, color="C0", linewidth=1.2, label="train")
-        if k in val and val_step_arr is not None:
-            yv = _plottable(val[k], log_scale)
-            drawable = drawable or bool(np.isfinite(yv).any())
-            ax.plot(
-                val_step_arr,
-                yv,
-                color="C1",
-                linewidth=1.0,
-                marker="o",
-                markersize=3,
-                label="val",
-            )
-        if log_scale and drawable:
-            # With no positive finite data a log axis has no valid limits; keep it linear.
-            ax.set_yscale("log", nonpositive="mask")
-        elif robust_range and drawable:
-            limits = _robust_limits(step_arr, y, val_step_arr, val.get(k))
-            if limits is not None:
-                ax.set_ylim(*limits)
-        ax.set_title(str(k), fontsize=10)
-        ax.set_xlabel("step", fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="upper right", fontsize=8)
+        _draw_panel(fig.add_subplot(gs[i // ncols, i % ncols]), str(k), step_arr, train[k],
+                    val_step_arr, val.get(k), log_scale=log_scale, robust_range=robust_range)
     if title:
         fig.suptitle(title, y=1.0 - 0.05 / height, va="top")
     return render_figure(fig, path)
