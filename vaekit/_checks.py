@@ -8,8 +8,11 @@ import numpy as np
 
 
 def is_numeric(dtype: np.dtype) -> bool:
-    """Integer, floating or complex, ml_dtypes' bfloat16/float8 included (``np.issubdtype``
-    says no to those); ``bool`` is not a number."""
+    """Whether ``dtype`` is a number type.
+
+    Integer, floating or complex, ml_dtypes' bfloat16/float8 included (``np.issubdtype`` says no to
+    those); ``bool`` is not a number.
+    """
     return bool(jnp.issubdtype(dtype, jnp.number))
 
 
@@ -55,8 +58,11 @@ def check_min_ndim(shape: tuple[int, ...], ndim: int, name: str) -> None:
 
 
 def check_labels(labels: object, n: int) -> np.ndarray | None:
-    """``None``, or ``labels`` as an int32 NumPy array of shape ``(n,)`` (else a ValueError
-    naming ``labels``)."""
+    """Check ``labels`` against ``n`` examples.
+
+    ``None``, or ``labels`` as an int32 NumPy array of shape ``(n,)`` (else a ValueError naming
+    ``labels``).
+    """
     if labels is None:
         return None
     labels = np.asarray(labels)

@@ -191,6 +191,7 @@ def _add_reproduce(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``vaekit`` command-line parser, with its subcommands."""
     from vaekit import __version__
 
     parser = _Parser(prog="vaekit", description="Composable variational autoencoders in JAX.")
@@ -234,9 +235,12 @@ def _config_from_args(args):
 
 
 def _progress_callback(console, total: int, start: int, enabled: bool):
-    """A rich progress bar that fits the console (80 columns included): the phase, the bar,
-    steps done, as many loss terms as fit, elapsed and remaining time; plus ``phase(name)``
-    to show what runs after the last step (plots, the code prior, the evaluation)."""
+    """A rich progress bar for a training run.
+
+    It fits the console (80 columns included): the phase, the bar, steps done, as many loss terms as
+    fit, elapsed and remaining time; plus ``phase(name)`` to show what runs after the last step
+    (plots, the code prior, the evaluation).
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -44,6 +44,7 @@ class LabelEmbedding(nnx.Module):
         return self.num_classes if self.null_class else None
 
     def __call__(self, labels: Integer[AnyArray, " batch"]) -> Float[Array, "batch dim"]:
+        """The embeddings ``(batch, dim)`` of integer ``labels``."""
         check_labels(labels, self.num_labels)
         table = self.embed.embedding[...]
         return jnp.take(table, jnp.asarray(labels), axis=0, mode="fill", fill_value=0.0)

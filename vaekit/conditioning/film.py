@@ -74,6 +74,7 @@ class FiLMGenerator(nnx.Module):
     def __call__(
         self, code: Float[AnyArray, "batch code"]
     ) -> tuple[Float[Array, "batch features"], Float[Array, "batch features"]]:
+        """The FiLM ``(scale, shift)``, each ``(batch, features)``, of ``code``."""
         if code.ndim != 2 or code.shape[1] != self.code_dim:
             raise ValueError(
                 f"`code` must have shape (batch, {self.code_dim}), got {tuple(code.shape)}."

@@ -1,4 +1,4 @@
-"""Hash-checked file fetching with pooch, the cache directory, and atomic ``.npy`` caches.
+r"""Hash-checked file fetching with pooch, the cache directory, and atomic ``.npy`` caches.
 
 Every data file vaekit reads from the network is a :class:`RemoteFile`: a *key* (its path
 relative to the cache directory, e.g. ``"mnist/train-images-idx3-ubyte.gz"``), a URL (``None``
@@ -10,7 +10,7 @@ Where files live (first that is set wins):
 1. the ``data_dir`` argument,
 2. the environment variable ``VAEKIT_DATA_DIR``,
 3. ``pooch.os_cache("vaekit")`` (``~/.cache/vaekit`` on Linux, ``~/Library/Caches/vaekit`` on
-   macOS, ``%LOCALAPPDATA%\\vaekit\\vaekit\\Cache`` on Windows).
+   macOS, ``%LOCALAPPDATA%\vaekit\vaekit\Cache`` on Windows).
 
 Offline mode (``offline=True`` or ``VAEKIT_OFFLINE=1``) never touches the network: a file must
 already be in the cache and match its hash.

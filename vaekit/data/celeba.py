@@ -63,7 +63,7 @@ MEMBER_DIR = "img_align_celeba"
 
 
 def read_partition(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
-    """Read ``list_eval_partition.txt``.
+    r"""Read ``list_eval_partition.txt``.
 
     Returns:
         ``(names, partition)``: the image file names in file order and an ``(N,)`` int8 array of
@@ -77,7 +77,7 @@ def read_partition(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
         >>> import tempfile, pathlib
         >>> from vaekit.data.celeba import read_partition
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "list_eval_partition.txt"
-        >>> _ = path.write_text("000001.jpg 0\\r\\n000002.jpg 2\\r\\n")
+        >>> _ = path.write_text("000001.jpg 0\r\n000002.jpg 2\r\n")
         >>> names, partition = read_partition(path)
         >>> names, partition.tolist()
         (['000001.jpg', '000002.jpg'], [0, 2])

@@ -105,7 +105,7 @@ def _read_member(archive: tarfile.TarFile, member_name: str, archive_name: str) 
 
 def read_cifar10(archive_path: str | os.PathLike, split: str = "train"
                  ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Read one split of ``cifar-10-binary.tar.gz``.
+    r"""Read one split of ``cifar-10-binary.tar.gz``.
 
     Args:
         archive_path: the ``.tar.gz`` archive.
@@ -125,7 +125,7 @@ def read_cifar10(archive_path: str | os.PathLike, split: str = "train"
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "cifar-10-binary.tar.gz"
         >>> with tarfile.open(path, "w:gz") as tar:
         ...     for name, data in [("test_batch.bin", bytes(3073)),
-        ...                        ("batches.meta.txt", b"a\\nb\\n")]:
+        ...                        ("batches.meta.txt", b"a\nb\n")]:
         ...         info = tarfile.TarInfo("cifar-10-batches-bin/" + name); info.size = len(data)
         ...         tar.addfile(info, io.BytesIO(data))
         >>> images, labels, names = read_cifar10(path, "test")

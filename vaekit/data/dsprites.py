@@ -117,8 +117,11 @@ def _is_integer_array(array: np.ndarray) -> bool:
 
 
 def _validate_indices(indices: npt.ArrayLike, name: str = "indices") -> np.ndarray:
-    """Check flat grid indices; ``name`` is the argument as the public caller sees it (e.g.
-    ``'batch["index"]'``), named in the error messages."""
+    """Check flat grid indices.
+
+    ``name`` is the argument as the public caller sees it (e.g. ``'batch["index"]'``), named in the
+    error messages.
+    """
     array = np.asarray(indices)
     if array.ndim != 1 or not (_is_integer_array(array) or array.size == 0):
         raise ValueError(
@@ -277,8 +280,11 @@ _HEART_SHIFT = np.float32(_HEART_OFFSET)
 
 
 def _sprite_params(xp, factors):
-    """Per-image float32 geometry ``(centre_col, centre_row, inv_radius, cos, sin)``, each
-    ``(m,)``, gathered from the float32 tables for ``(m, 5)`` in-range factor indices."""
+    """Per-image float32 geometry of in-range factor indices.
+
+    Per-image float32 geometry ``(centre_col, centre_row, inv_radius, cos, sin)``, each ``(m,)``,
+    gathered from the float32 tables for ``(m, 5)`` in-range factor indices.
+    """
     table = {name: xp.asarray(_TABLES[name]) for name in ("centre", "inv_radius", "cos", "sin")}
     return (
         table["centre"][factors[:, 3]],

@@ -130,7 +130,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 
 def encode_idx(array: np.ndarray) -> bytes:
-    """The uncompressed IDX encoding of ``array`` (the inverse of :func:`parse_idx`).
+    r"""The uncompressed IDX encoding of ``array`` (the inverse of :func:`parse_idx`).
 
     Used to write test fixtures and mirrors; ``array``'s dtype must be one IDX supports.
 
@@ -138,7 +138,7 @@ def encode_idx(array: np.ndarray) -> bytes:
         >>> import numpy as np
         >>> from vaekit.data.idx import encode_idx
         >>> encode_idx(np.array([1, 2], np.uint8))
-        b'\\x00\\x00\\x08\\x01\\x00\\x00\\x00\\x02\\x01\\x02'
+        b'\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02'
     """
     array = np.asarray(array)
     for code, dtype in _TYPES.items():

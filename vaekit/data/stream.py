@@ -271,16 +271,17 @@ def stream_batches(
       batch_size: examples per batch (per process).
       seed: shuffle seed, ``0 <= seed < 2**32``.
       num_epochs: epochs to stream; ``None`` streams forever.
-      shard_index, shard_count: this process's shard; by default ``jax.process_index()``
-        and ``jax.process_count()`` (grain's ``ShardByJaxProcess``).
+      shard_index: this process's shard; by default ``jax.process_index()`` (grain's
+        ``ShardByJaxProcess``).
+      shard_count: the number of shards; by default ``jax.process_count()``.
       drop_remainder: drop the last, shorter batch of a finite stream.
       worker_count: grain worker processes gathering batches (0: in this process). The
         same batches in the same order for any value, but a state resumes only a stream
         with the same ``worker_count``. Workers start in about 10 s (they import vaekit);
         outside an ``absl.app`` this marks absl's flags as parsed (grain needs them).
-      num_threads, prefetch_buffer_size: grain's read threads and read-ahead buffer in
-        batches (0: read on demand; best for memory maps of local files, where threads
-        mostly contend for the GIL).
+      num_threads: grain's read threads (0: read on demand; best for memory maps of local
+        files, where threads mostly contend for the GIL).
+      prefetch_buffer_size: grain's read-ahead buffer in batches (0: read on demand).
       state: a ``get_state()`` of an earlier stream to resume from.
 
     Returns:
@@ -325,8 +326,11 @@ def stream_batches(
 
 
 def _mark_absl_flags_parsed() -> None:
-    """grain 0.2's worker processes read absl flags, which fail unless flags were parsed (as
-    ``absl.app.run`` does); outside an absl app, mark them parsed with their defaults."""
+    """Mark absl flags parsed so that Grain's worker processes can read them.
+
+    Grain 0.2's worker processes read absl flags, which fail unless flags were parsed (as
+    ``absl.app.run`` does); outside an absl app, mark them parsed with their defaults.
+    """
     from absl import flags
 
     if not flags.FLAGS.is_parsed():

@@ -74,9 +74,11 @@ def uint8_to_float(batch: Batch, key: PRNGKeyArray | None = None, *, name: str =
 
 
 def dynamic_binarize(batch: Batch, key: PRNGKeyArray, *, name: str = "x") -> dict:
-    """Dynamic binarisation: each pixel becomes 1 with probability its intensity, freshly
-    drawn at every step (the standard binarised-MNIST protocol of Salakhutdinov & Murray 2008,
-    as used by Burda et al. 2016, "Importance Weighted Autoencoders").
+    """Dynamic binarisation.
+
+    Each pixel becomes 1 with probability its intensity, freshly drawn at every step (the standard
+    binarised-MNIST protocol of Salakhutdinov & Murray 2008, as used by Burda et al. 2016,
+    "Importance Weighted Autoencoders").
 
     Args:
       batch: mapping with ``batch[name]`` uint8 ``(B, *event)`` (``0..255``) or float in

@@ -62,8 +62,8 @@ def compute_beta_vae(
       representation_fn: observations ``(n, ...)`` -> codes ``(n, L)``.
       data: ground-truth data (default: procedural dSprites), ``num_factors >= 2``.
       batch_size: pairs per point, ``>= 1``.
-      num_train, num_eval: training / evaluation points; the training points must cover at
-        least two factors.
+      num_train: training points; they must cover at least two factors.
+      num_eval: evaluation points.
       seed: seed of the ``np.random.default_rng`` that drives all sampling (and the classifier's
         ``random_state``).
 

@@ -38,9 +38,11 @@ def dci_importance_matrix(
       factors, i.e. ``1 − NRMSE²`` (higher is better, like the accuracy).
 
     Args:
-      codes, factors: ``(num_train, num_codes)`` / ``(num_train, num_factors)`` training pairs
-        (batch first); no constant factor column.
-      codes_test, factors_test: held-out pairs of the same widths.
+      codes: ``(num_train, num_codes)`` training codes (batch first).
+      factors: ``(num_train, num_factors)`` training factors, paired with ``codes``; no
+        constant factor column.
+      codes_test: held-out codes, as wide as ``codes``.
+      factors_test: held-out factors paired with ``codes_test``, as wide as ``factors``.
       predictor: ``"gbt"`` or ``"lasso"``.
       n_estimators: boosting stages of ``"gbt"`` (``>= 1``; library default 100).
       lasso_alpha: L1 weight of ``"lasso"`` (``> 0``).

@@ -107,7 +107,8 @@ def compute_factor_vae(
       representation_fn: observations ``(n, ...)`` -> codes ``(n, L)``.
       data: ground-truth data (default: procedural dSprites).
       batch_size: observations per training point, ``>= 2``.
-      num_train, num_eval: training / evaluation points, ``>= 1``.
+      num_train: training points, ``>= 1``.
+      num_eval: evaluation points, ``>= 1``.
       num_variance_estimate: observations for the global variances, ``>= 2``.
       prune_threshold: minimum standard deviation of an active code, ``>= 0``.
       seed: seed of the ``np.random.default_rng`` that drives all sampling.

@@ -28,10 +28,14 @@ class GroundTruthData(Protocol):
     """
 
     @property
-    def num_factors(self) -> int: ...
+    def num_factors(self) -> int:
+        """Number ``K`` of factors of variation."""
+        ...
 
     @property
-    def factors_num_values(self) -> Sequence[int]: ...
+    def factors_num_values(self) -> Sequence[int]:
+        """Number of values of each factor, length ``K``."""
+        ...
 
     def sample_factors(self, num: int, rng: np.random.Generator) -> np.ndarray:
         """``(num, K)`` integer factor indices."""
@@ -62,18 +66,22 @@ class DSpritesData:
 
     @property
     def num_factors(self) -> int:
+        """Number of dSprites factors."""
         return len(dsprites.FACTOR_SIZES)
 
     @property
     def factors_num_values(self) -> tuple[int, ...]:
+        """Number of values of each dSprites factor."""
         return dsprites.FACTOR_SIZES
 
     def sample_factors(self, num: int, rng: np.random.Generator) -> np.ndarray:
+        """``(num, K)`` uniformly random factor indices."""
         return dsprites.sample_factors(rng, num)
 
     def sample_observations_from_factors(
         self, factors: np.ndarray, rng: np.random.Generator
     ) -> np.ndarray:
+        """The dSprites images rendered from ``factors`` (``rng`` unused)."""
         del rng  # rendering is deterministic
         return dsprites.render(factors)
 
@@ -108,19 +116,23 @@ class IdentityObservationData:
 
     @property
     def num_factors(self) -> int:
+        """Number of factors."""
         return len(self._sizes)
 
     @property
     def factors_num_values(self) -> tuple[int, ...]:
+        """Number of values of each factor."""
         return self._sizes
 
     def sample_factors(self, num: int, rng: np.random.Generator) -> np.ndarray:
+        """``(num, K)`` uniformly random factor indices."""
         num = check_int(num, "num", minimum=0)
         return np.stack([rng.integers(0, size, num) for size in self._sizes], axis=1)
 
     def sample_observations_from_factors(
         self, factors: np.ndarray, rng: np.random.Generator
     ) -> np.ndarray:
+        """The factors themselves as float64 observations (``rng`` unused)."""
         del rng
         return np.asarray(factors, dtype=np.float64)
 

@@ -60,8 +60,11 @@ class LogLikelihood(NamedTuple):
 
 
 class LogWeightParts(NamedTuple):
-    """The parts of the default log weight, each ``(batch,)`` (``log w = log_px_given_z +
-    log_prior − log_q``); ``dreg_tangent`` is 0 in value (see :func:`vaekit.objectives.iwae`)."""
+    """The parts of the default log weight.
+
+    Each part is ``(batch,)`` (``log w = log_px_given_z + log_prior − log_q``); ``dreg_tangent`` is
+    0 in value (see :func:`vaekit.objectives.iwae`).
+    """
 
     log_px_given_z: Array
     log_prior: Array
@@ -180,8 +183,10 @@ def _example_keys(key: PRNGKeyArray, example_ids: Int[AnyArray, " batch"]):
 
 def _per_sample(fn, model: nnx.Module, batch: Mapping[str, AnyArray], keys: Array,
                 sample_ids: Int[AnyArray, " k"]):
-    """``fn(model, one_example_batch, fold_in(keys[n], i))`` for every sample ``i`` (rows)
-    and example ``n`` (columns): each result leaf becomes ``(len(sample_ids), batch)``.
+    """``fn`` for every sample and example.
+
+    ``fn(model, one_example_batch, fold_in(keys[n], i))`` for every sample ``i`` (rows) and example
+    ``n`` (columns): each result leaf becomes ``(len(sample_ids), batch)``.
 
     ``fn(model, batch, key)`` sees a batch of one example (leading axis 1) and returns arrays
     with that leading axis 1 (or a NamedTuple of them).

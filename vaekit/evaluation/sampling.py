@@ -50,8 +50,10 @@ def represent_in_batches(
 
 
 def concatenate_codes(batches: list[np.ndarray]) -> np.ndarray:
-    """The ``(n_i, L)`` code batches stacked; ValueError naming ``representation_fn`` if their
-    widths ``L`` differ."""
+    """The ``(n_i, L)`` code batches stacked.
+
+    ValueError naming ``representation_fn`` if their widths ``L`` differ.
+    """
     widths = [b.shape[1] for b in batches]
     if len(set(widths)) > 1:
         raise ValueError(
@@ -111,8 +113,11 @@ def sample_train_test(
     seed: int,
     batch_size: int = 16,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(codes, factors, codes_test, factors_test)``: a training set, then a test set, drawn
-    from one ``np.random.default_rng(seed)`` (disentanglement_lib's order for SAP and DCI)."""
+    """A training set and a test set of codes and factors.
+
+    ``(codes, factors, codes_test, factors_test)``: a training set, then a test set, drawn from one
+    ``np.random.default_rng(seed)`` (disentanglement_lib's order for SAP and DCI).
+    """
     num_train = check_int(num_train, "num_train")
     num_test = check_int(num_test, "num_test")
     rng = np.random.default_rng(seed)

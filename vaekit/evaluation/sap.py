@@ -93,7 +93,8 @@ def sap(
     Args:
       codes: ``(num_points, num_codes)`` training representations, ``num_codes >= 2``.
       factors: ``(num_points, num_factors)`` training factor labels; no constant column.
-      codes_test, factors_test: held-out pairs, required for discrete factors.
+      codes_test: held-out codes, required for discrete factors.
+      factors_test: held-out factors paired with ``codes_test``, required for discrete factors.
       continuous_factors: score with squared correlations instead of classifiers.
 
     Returns:

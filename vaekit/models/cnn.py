@@ -89,6 +89,7 @@ class ResidualBlock(nnx.Module):
     def __call__(
         self, x: Float[Array, "batch height width channels"]
     ) -> Float[Array, "batch height width channels"]:
+        """``x`` plus the residual branch, same shape."""
         if x.ndim != 4 or x.shape[-1] != self.channels:
             raise _shape_error("x", f"(batch, H, W, {self.channels})", x.shape)
         h = self.conv3(self.activation(x))
@@ -157,6 +158,7 @@ class ConvEncoder(nnx.Module):
     def __call__(
         self, x: Float[Array, "batch height width in_channels"]
     ) -> Float[Array, "batch out_height out_width out_channels"]:
+        """Encodes ``x`` to a downsampled feature map."""
         factor = 2 ** len(self.channels)
         if (
             x.ndim != 4
@@ -235,6 +237,7 @@ class ConvDecoder(nnx.Module):
     def __call__(
         self, z: Float[Array, "batch height width in_channels"]
     ) -> Float[Array, "batch out_height out_width out_channels"]:
+        """Decodes the feature map ``z`` to an upsampled output."""
         if z.ndim != 4 or z.shape[-1] != self.in_channels:
             raise _shape_error("z", f"(batch, h, w, {self.in_channels})", z.shape)
         h = self.conv(z)
@@ -305,6 +308,7 @@ class CNNEncoder(nnx.Module):
     def __call__(
         self, x: Float[Array, "batch height width channels"]
     ) -> tuple[Float[Array, "batch latent"], Float[Array, "batch latent"]]:
+        """The posterior ``(mean, logvar)``, each ``(batch, latent)``, of images ``x``."""
         if tuple(x.shape[1:]) != self.input_shape:
             raise _shape_error(
                 "x", f"(batch, {', '.join(map(str, self.input_shape))})", x.shape
@@ -369,6 +373,7 @@ class CNNDecoder(nnx.Module):
         self.up = nnx.List([_up(a, b, rngs) for a, b in zip(widths[:-1], widths[1:], strict=True)])
 
     def __call__(self, z: Float[Array, "batch latent"]) -> Float[Array, "batch height width chans"]:
+        """Decodes latents ``z`` to image outputs (e.g. logits)."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise _shape_error("z", f"(batch, {self.latent_dim})", z.shape)
         h = self.activation(self.hidden(z))

@@ -61,9 +61,12 @@ class _CausalSelfAttention(nnx.Module):
         return self.out(jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, width))
 
     def decode_step(self, h: Array, t: Array, cache: tuple[Array, Array]):
-        """One position ``t`` of :meth:`__call__` from the keys/values of positions ``< t``:
-        ``h (B, W)``, ``cache`` ``(k, v)`` each ``(B, T, heads, W / heads)``; returns the
-        output at ``t`` and the cache with position ``t`` written."""
+        """One position ``t`` of :meth:`__call__` (incremental decoding).
+
+        Computed from the keys/values of positions ``< t``: ``h (B, W)``, ``cache`` ``(k, v)`` each
+        ``(B, T, heads, W / heads)``; returns the output at ``t`` and the cache with position ``t``
+        written.
+        """
         batch, width = h.shape
         head = width // self.num_heads
         q, k, v = (a.reshape(batch, self.num_heads, head)
@@ -237,10 +240,13 @@ class CodePrior(nnx.Module):
         cache: list[tuple[Array, Array]],
         labels: Integer[AnyArray, " batch"] | None = None,
     ) -> tuple[Float[Array, "batch codes"], list[tuple[Array, Array]]]:
-        """The logits of ``p(c_t | c_<t)`` from the token at ``t − 1`` (``previous``, ignored at
-        ``t = 0``) and the caches of positions ``< t``: incremental decoding, equal to
-        ``self(codes)[:, t]`` (dropout off) at ``O(t)`` cost per position instead of a full
-        forward. Returns the logits ``(B, K)`` and the updated caches."""
+        """The logits of ``p(c_t | c_<t)`` by incremental decoding.
+
+        Computed from the token at ``t − 1`` (``previous``, ignored at ``t = 0``) and the caches of
+        positions ``< t``: incremental decoding, equal to ``self(codes)[:, t]`` (dropout off) at
+        ``O(t)`` cost per position instead of a full forward. Returns the logits ``(B, K)`` and the
+        updated caches.
+        """
         batch = previous.shape[0]
         start = self._start(batch, labels)
         h = jnp.where(t == 0, start, self.token_embed(previous.astype(jnp.int32)))
@@ -253,8 +259,10 @@ class CodePrior(nnx.Module):
 
 
 def code_prior_forward(model: nnx.Module, batch: Batch, key: PRNGKeyArray) -> Any:
-    """``model(batch["codes"], batch["y"] if conditional, key=key)``: the forward of
-    :class:`CodePrior` for :func:`vaekit.make_train_step` (``key`` drives dropout).
+    """The forward of :class:`CodePrior` for :func:`vaekit.make_train_step`.
+
+    ``model(batch["codes"], batch["y"] if conditional, key=key)``: the forward of :class:`CodePrior`
+    for :func:`vaekit.make_train_step` (``key`` drives dropout).
 
     Example:
       >>> import optax, vaekit

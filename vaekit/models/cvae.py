@@ -187,6 +187,7 @@ class ConditionalVAE(nnx.Module):
         self, x: Float[AnyArray, "batch *image"], y: Integer[AnyArray, " y_batch"], *,
         key: PRNGKeyArray,
     ) -> VAEOutput:
+        """Encodes ``(x, y)``, samples ``z`` with ``key`` and decodes ``(z, y)``."""
         mean, logvar = self.encode(x, y)
         z = reparameterize(key, mean, logvar)
         return VAEOutput(recon=self.decode(z, y), mean=mean, logvar=logvar, z=z)
@@ -307,8 +308,9 @@ def conditional_cnn_vae(
     null_class: bool = False,
     activation: str | Callable = "relu",
 ) -> ConditionalVAE:
-    """A CVAE with a CNN encoder on ``x`` plus ``K`` code channels and a CNN decoder on
-    ``z ++ code``.
+    """A CVAE with CNN encoder and decoder.
+
+    A CVAE with a CNN encoder on ``x`` plus ``K`` code channels and a CNN decoder on ``z ++ code``.
 
     The encoder is ``CNNEncoder((H, W, C + K), latent_dim, channels, hidden_size)`` and the
     decoder ``CNNDecoder(latent_dim + K, (H, W, C), reversed(channels), hidden_size)``; H and W

@@ -64,6 +64,7 @@ class ConditionalVQVAE(nnx.Module):
 
     def __call__(self, x: AnyArray, y: Integer[AnyArray, " y_batch"], *, key: PRNGKeyArray,
                  train: bool | None = None) -> VQVAEOutput:
+        """Encodes ``(x, y)``, quantizes and decodes ``(z_q, y)``."""
         z_e = self.encode(x, y)
         q = self.quantizer(z_e, key=key, train=resolve_train(self, train))
         return VQVAEOutput(recon=self.decode(q.z_q, y), z_e=z_e, z_q=q.z_q, indices=q.indices,
@@ -81,8 +82,11 @@ def conditional_conv_vqvae(
     rngs: nnx.Rngs,
     **quantizer_kwargs,
 ) -> ConditionalVQVAE:
-    """Conv encoder/decoder (:class:`ConvEncoder`/:class:`ConvDecoder`) around an EMA
-    :class:`~vaekit.quantizers.VectorQuantizer`, both conditioned on the class."""
+    """A class-conditional VQ-VAE.
+
+    Conv encoder/decoder (:class:`ConvEncoder`/:class:`ConvDecoder`) around an EMA
+    :class:`~vaekit.quantizers.VectorQuantizer`, both conditioned on the class.
+    """
     from vaekit.quantizers import VectorQuantizer
 
     num_classes = check_int(num_classes, "num_classes")

@@ -67,6 +67,7 @@ class Discriminator(nnx.Module):
         self.negative_slope = check_number(negative_slope, "negative_slope", minimum=0.0)
 
     def __call__(self, z: Float[Array, "batch latent"]) -> Float[Array, "batch 2"]:
+        """The two-class logits ``(batch, 2)`` of latents ``z``."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"`z` must have shape (batch, {self.latent_dim}), got {z.shape}.")
         h = z
@@ -155,6 +156,7 @@ class FactorVAEModel(nnx.Module):
         return nnx.merge(graphdef, jax.lax.stop_gradient(state))
 
     def __call__(self, x: AnyArray, *, key: PRNGKeyArray) -> FactorVAEOutput:
+        """The VAE forward plus the discriminator's logits on ``z`` and permuted ``z``."""
         recon, mean, logvar, z = self.vae(jnp.asarray(x), key=key)
         z_fixed = jax.lax.stop_gradient(z)
         z_permuted = permute_dims(z_fixed, jax.random.fold_in(key, PERMUTATION_STREAM))

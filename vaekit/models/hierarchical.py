@@ -37,9 +37,10 @@ from vaekit.objectives.tcvae import gaussian_log_density
 
 
 class HierarchicalVAEOutput(NamedTuple):
-    """What :class:`HierarchicalVAE` returns. Every per-layer field is a tuple of ``L`` arrays,
-    index 0 the bottom layer (nearest ``x``), index ``L − 1`` the top; entry ``l`` has shape
-    ``(batch, latent_dims[l])``.
+    """What :class:`HierarchicalVAE` returns.
+
+    Every per-layer field is a tuple of ``L`` arrays, index 0 the bottom layer (nearest ``x``),
+    index ``L − 1`` the top; entry ``l`` has shape ``(batch, latent_dims[l])``.
 
     Attributes:
       recon: decoder output for ``z[0]`` (logits for Bernoulli data), ``(batch, *event)``.
@@ -186,6 +187,7 @@ class HierarchicalVAE(nnx.Module):
         return gaussians
 
     def __call__(self, x: Array, *, key: PRNGKeyArray) -> HierarchicalVAEOutput:
+        """Bottom-up inference, then top-down sampling and decoding of ``z_0``."""
         gaussians = self.bottom_up_pass(x)
         keys = jax.random.split(key, self.num_layers)
         top = self.num_layers - 1
@@ -207,8 +209,11 @@ class HierarchicalVAE(nnx.Module):
         )
 
     def generate(self, key: PRNGKeyArray, num_samples: int) -> Array:
-        """Ancestral sampling: ``z_{L-1} ~ N(0, I)``, ``z_l ~ p(z_l | z_{l+1})``, then decodes
-        ``z_0`` (decoder outputs, e.g. logits), shape ``(num_samples, *event)``."""
+        """Ancestral sampling from the prior.
+
+        Draws ``z_{L-1} ~ N(0, I)``, ``z_l ~ p(z_l | z_{l+1})``, then decodes ``z_0`` (decoder
+        outputs, e.g. logits), shape ``(num_samples, *event)``.
+        """
         num_samples = check_int(num_samples, "num_samples")
         keys = jax.random.split(key, self.num_layers)
         z = jax.random.normal(keys[-1], (num_samples, self.latent_dims[-1]))
@@ -219,9 +224,12 @@ class HierarchicalVAE(nnx.Module):
     def log_importance_weight(
         self, batch: Mapping[str, AnyArray], key: PRNGKeyArray, likelihood: Likelihood
     ) -> Float[Array, " batch"]:
-        """``log p(x|z) + Σ_l log p(z_l | z_{l+1}) − Σ_l log q(z_l | x, z_{l+1})`` for one draw
-        ``z ~ q(z | x)`` per example (the importance-weight protocol of
-        :mod:`vaekit.evaluation`); its expectation is the ELBO."""
+        """One importance log weight per example.
+
+        ``log p(x|z) + Σ_l log p(z_l | z_{l+1}) − Σ_l log q(z_l | x, z_{l+1})`` for one draw ``z ~
+        q(z | x)`` per example (the importance-weight protocol of :mod:`vaekit.evaluation`); its
+        expectation is the ELBO.
+        """
         x = jnp.asarray(batch["x"])
         out = self(x, key=key)
         log_w = -likelihood(out.recon, x)

@@ -140,6 +140,7 @@ class MADE(nnx.Module):
     def __call__(
         self, x: Float[Array, "batch dim"], context: Float[Array, "batch ctx"] | None = None
     ) -> Float[Array, "batch outputs dim"]:
+        """The outputs ``(batch, num_outputs, D)`` of ``x`` (and ``context``)."""
         if x.ndim != 2 or x.shape[1] != self.num_inputs:
             raise ValueError(f"`x` must have shape (batch, {self.num_inputs}), got {x.shape}.")
         if (context is None) != (self.context is None):
@@ -202,6 +203,7 @@ class IAFFlow(nnx.Module):
     def __call__(
         self, z0: Float[Array, "batch latent"], context: Float[Array, "batch ctx"] | None = None
     ) -> tuple[Float[Array, "batch latent"], Float[Array, " batch"]]:
+        """``(z_T, log_det)`` of ``z0`` through the flow."""
         if z0.ndim != 2 or z0.shape[1] != self.latent_dim:
             raise ValueError(f"`z0` must have shape (batch, {self.latent_dim}), got {z0.shape}.")
         z = z0
@@ -222,8 +224,11 @@ class IAFFlow(nnx.Module):
         logvar: Float[Array, "batch latent"],
         context: Float[Array, "batch ctx"] | None = None,
     ) -> tuple[Float[Array, "batch latent"], Float[Array, " batch"]]:
-        """``(z_T, log q(z_T|x))``: ``z0 = reparameterize(key, mean, logvar)`` through the flow;
-        ``log q = Σ_d log N(z0; mean, exp(logvar)) − log_det``."""
+        """``(z_T, log q(z_T|x))``: a posterior sample through the flow.
+
+        ``z0 = reparameterize(key, mean, logvar)`` through the flow; ``log q = Σ_d log N(z0; mean,
+        exp(logvar)) − log_det``.
+        """
         z0 = reparameterize(key, mean, logvar)
         z, log_det = self(z0, context)
         return z, jnp.sum(gaussian_log_density(z0, mean, logvar), axis=-1) - log_det
@@ -286,8 +291,10 @@ class IAFVAE(nnx.Module):
                             activation=activation, rngs=rngs)
 
     def encode(self, x: Array) -> tuple[Array, Array, Array | None]:
-        """``(mean, logvar, context)`` of the base posterior; ``context`` is ``None`` unless
-        ``context_dim > 0``."""
+        """``(mean, logvar, context)`` of the base posterior.
+
+        ``context`` is ``None`` unless ``context_dim > 0``.
+        """
         enc = self.encoder(x)
         if self.flow.context_dim:
             if len(enc) != 3:
@@ -303,6 +310,7 @@ class IAFVAE(nnx.Module):
         return self.decoder(z)
 
     def __call__(self, x: Array, *, key: PRNGKeyArray) -> SampledVAEOutput:
+        """Encodes ``x``, samples ``z`` through the flow with ``key`` and decodes it."""
         mean, logvar, context = self.encode(x)
         z, log_q = self.flow.sample(key, mean, logvar, context)
         log_prior = jnp.sum(gaussian_log_density(z, jnp.zeros_like(z), jnp.zeros_like(z)), -1)

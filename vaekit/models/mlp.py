@@ -57,6 +57,7 @@ class MLPEncoder(nnx.Module):
     def __call__(
         self, x: Float[Array, "batch *input"]
     ) -> tuple[Float[Array, "batch latent"], Float[Array, "batch latent"]]:
+        """The posterior ``(mean, logvar)``, each ``(batch, latent)``, of ``x``."""
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(
                 f"`x` must have shape (batch, {', '.join(map(str, self.input_shape))}), "
@@ -94,6 +95,7 @@ class MLPDecoder(nnx.Module):
         self.activation = get_activation(activation)
 
     def __call__(self, z: Float[Array, "batch latent"]) -> Float[Array, "batch *output"]:
+        """Decodes latents ``z`` to outputs ``(batch, *output_shape)``."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"`z` must have shape (batch, {self.latent_dim}), got {z.shape}.")
         h = _run_hidden(self.hidden, z, self.activation)

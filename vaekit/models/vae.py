@@ -55,6 +55,7 @@ class VAE(nnx.Module):
         return self.decoder(z)
 
     def __call__(self, x: Array, *, key: PRNGKeyArray) -> VAEOutput:
+        """Encodes ``x``, samples ``z`` with ``key`` and decodes it."""
         mean, logvar = self.encode(x)
         z = reparameterize(key, mean, logvar)
         return VAEOutput(recon=self.decode(z), mean=mean, logvar=logvar, z=z)

@@ -164,6 +164,7 @@ class VampPriorVAE(nnx.Module):
         return mixture_log_density(z, *self.prior_components())
 
     def __call__(self, x: Array, *, key: PRNGKeyArray) -> SampledVAEOutput:
+        """Encodes ``x``, samples ``z`` with ``key`` and decodes it, with both log densities."""
         mean, logvar = self.encode(x)
         z = reparameterize(key, mean, logvar)
         log_q = jnp.sum(gaussian_log_density(z, mean, logvar), axis=-1)

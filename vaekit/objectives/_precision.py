@@ -12,7 +12,10 @@ from jaxtyping import Array
 
 
 def at_least_float32(x) -> Array:
-    """``x`` as a JAX array of ``promote_types(x.dtype, float32)``: float16 and bfloat16 (and
-    integers) become float32, float32 (and float64 when enabled) stay as they are."""
+    """``x`` as a JAX array of at least float32 precision.
+
+    Its dtype is ``promote_types(x.dtype, float32)``: float16 and bfloat16 (and integers) become
+    float32, float32 (and float64 when enabled) stay as they are.
+    """
     x = jnp.asarray(x)
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))

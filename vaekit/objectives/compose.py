@@ -90,6 +90,7 @@ class ComposedObjective:
         object.__setattr__(self, "terms", tuple(terms))
 
     def __call__(self, out: Any, batch: Batch, step: Any) -> tuple[Scalar, Metrics]:
+        """The ``(loss, metrics)`` of the composed terms."""
         return self.fn(out, batch, step)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -140,8 +140,10 @@ def dip_vae(
     *,
     active_threshold: float | int = 0.01,
 ) -> Objective:
-    """DIP-VAE objective (Kumar et al. 2018, "Variational Inference of Disentangled Latent
-    Concepts from Unlabeled Observations")::
+    """DIP-VAE objective.
+
+    DIP-VAE objective (Kumar et al. 2018, "Variational Inference of Disentangled Latent Concepts
+    from Unlabeled Observations")::
 
         L = E[−log p(x|z)] + KL(q(z|x) || N(0, I))
             + λ_od · Σ_{i≠j} Cov_ij² + λ_d · Σ_i (Cov_ii − 1)²

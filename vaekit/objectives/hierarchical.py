@@ -41,8 +41,10 @@ def gaussian_kl_between(
     3.4e38``. The result is clamped at 0 against last-ulp rounding, so it is never negative.
 
     Args:
-      mean_q, logvar_q: the first Gaussian (the posterior), shape ``(batch, latent)``.
-      mean_p, logvar_p: the second Gaussian (the prior), same shape.
+      mean_q: mean of the first Gaussian (the posterior), shape ``(batch, latent)``.
+      logvar_q: log-variance of the first Gaussian, same shape.
+      mean_p: mean of the second Gaussian (the prior), same shape.
+      logvar_p: log-variance of the second Gaussian, same shape.
 
     Returns:
       Non-negative KL in nats, shape ``(batch, latent)``.
@@ -63,8 +65,11 @@ def gaussian_kl_between(
 
 
 def _layer_kls_per_dim(out) -> tuple[Float[Array, "batch _"], ...]:
-    """Per-layer, per-dimension :func:`gaussian_kl_between` of a hierarchical output record
-    (``q_mean``, ``q_logvar``, ``p_mean``, ``p_logvar`` tuples, bottom layer first)."""
+    """Per-layer, per-dimension KLs of a hierarchical output record.
+
+    Per-layer, per-dimension :func:`gaussian_kl_between` of a hierarchical output record
+    (``q_mean``, ``q_logvar``, ``p_mean``, ``p_logvar`` tuples, bottom layer first).
+    """
     fields = (out.q_mean, out.q_logvar, out.p_mean, out.p_logvar)
     if len({len(f) for f in fields}) != 1 or len(out.q_mean) == 0:
         raise ValueError(
@@ -77,9 +82,11 @@ def _layer_kls_per_dim(out) -> tuple[Float[Array, "batch _"], ...]:
 def hierarchical_kl_term(
     free_bits: float | int = 0.0, *, active_threshold: float | int = 0.01
 ) -> Term:
-    """Batch-reduced term ``Σ_l KL_l`` (or, with free bits ``λ > 0``, ``Σ_l Σ_d max(λ,
-    E_batch[KL_l,d])``, :func:`vaekit.objectives.free_bits_kl` per layer, Kingma et al. 2016)
-    with per-layer metrics.
+    """Batch-reduced KL term summed over layers, with per-layer metrics.
+
+    Batch-reduced term ``Σ_l KL_l`` (or, with free bits ``λ > 0``, ``Σ_l Σ_d max(λ,
+    E_batch[KL_l,d])``, :func:`vaekit.objectives.free_bits_kl` per layer, Kingma et al. 2016) with
+    per-layer metrics.
 
     Extra metrics, ``l`` the layer index (0 = bottom): ``kl_layer_{l}`` (batch-mean KL of the
     layer), ``active_dims_layer_{l}`` (dims whose batch-mean KL exceeds ``active_threshold``

@@ -1,5 +1,7 @@
-"""The importance-weighted autoencoder bound (IWAE) as an objective, with the optional DReG
-gradient estimator.
+"""The importance-weighted autoencoder bound (IWAE) as an objective.
+
+The importance-weighted autoencoder bound (IWAE) as an objective, with the optional DReG gradient
+estimator.
 
 Burda, Grosse & Salakhutdinov (2016), "Importance Weighted Autoencoders" (ICLR):
 ``L_k = E[log (1/k) Σ_i w_i]`` with ``w_i = p(x, z_i) / q(z_i|x)``, ``z_i ~ q(z|x)``; ``L_1``
@@ -146,8 +148,11 @@ def effective_sample_size(log_w: Float[Array, "k batch"]) -> Float[Array, " batc
 
 
 class IWAEObjective:
-    """The IWAE objective ``(out, batch, step) -> (loss, metrics)`` built by :func:`iwae`, with
-    the matching forward as ``.forward``. Immutable (like :class:`ComposedObjective`)."""
+    """The IWAE objective built by :func:`iwae`.
+
+    The IWAE objective ``(out, batch, step) -> (loss, metrics)`` built by :func:`iwae`, with the
+    matching forward as ``.forward``. Immutable (like :class:`ComposedObjective`).
+    """
 
     __slots__ = ("__weakref__", "dreg", "forward", "likelihood", "num_samples")
 
@@ -158,6 +163,7 @@ class IWAEObjective:
             object.__setattr__(self, name, value)
 
     def __call__(self, out: IWAEOutput, batch: Batch, step) -> tuple[Float[Array, ""], Metrics]:
+        """The ``(loss, metrics)`` of the IWAE bound of ``out.log_w``."""
         log_w = out.log_w
         if log_w.ndim != 2 or log_w.shape[0] != self.num_samples:
             raise ValueError(

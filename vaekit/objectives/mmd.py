@@ -247,7 +247,9 @@ def info_vae(
     unbiased: bool = False,
     active_threshold: float | int = 0.01,
 ) -> Objective:
-    """InfoVAE objective with the MMD divergence (Zhao et al. 2017, "InfoVAE", eq. 6)::
+    """InfoVAE objective with the MMD divergence.
+
+    InfoVAE objective with the MMD divergence (Zhao et al. 2017, "InfoVAE", eq. 6)::
 
         L = E[−log p(x|z)] + (1 − α) · KL(q(z|x) || p(z)) + (α + λ − 1) · MMD²(q(z), p(z))
 
@@ -331,7 +333,12 @@ def mmd_vae(
 
     Args:
       lambda_: ``λ >= 0`` or a schedule.
-      kernel, likelihood, scale, prior_key, unbiased, active_threshold: see :func:`info_vae`.
+      kernel: see :func:`info_vae`.
+      likelihood: see :func:`info_vae`.
+      scale: see :func:`info_vae`.
+      prior_key: see :func:`info_vae`.
+      unbiased: see :func:`info_vae`.
+      active_threshold: see :func:`info_vae`.
 
     Returns:
       ``objective(out, batch, step) -> (loss, metrics)`` with metrics ``loss``,

@@ -31,10 +31,12 @@ def kl_monitoring_metrics(
 
 
 def kl_monitor(active_threshold: float | int = 0.01) -> Reporter:
-    """A :func:`vaekit.compose` reporter of KL-collapse monitoring for a diagonal Gaussian
-    posterior: ``kl_dim_{i}`` (batch-mean analytic KL of dimension ``i`` to ``N(0, I)``) and
-    ``active_dims`` (dimensions above ``active_threshold`` nats), from ``out.mean`` and
-    ``out.logvar`` of shape ``(batch, latent)``.
+    """A :func:`vaekit.compose` reporter of KL-collapse monitoring.
+
+    A :func:`vaekit.compose` reporter of KL-collapse monitoring for a diagonal Gaussian posterior:
+    ``kl_dim_{i}`` (batch-mean analytic KL of dimension ``i`` to ``N(0, I)``) and ``active_dims``
+    (dimensions above ``active_threshold`` nats), from ``out.mean`` and ``out.logvar`` of shape
+    ``(batch, latent)``.
 
     Example:
       >>> import jax.numpy as jnp

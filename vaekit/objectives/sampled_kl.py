@@ -22,7 +22,9 @@ from vaekit.schedules import as_schedule
 
 
 class SampledVAEOutput(NamedTuple):
-    """What a model with a sample-based KL returns (:class:`vaekit.models.VampPriorVAE`,
+    """What a model with a sample-based KL returns.
+
+    What a model with a sample-based KL returns (:class:`vaekit.models.VampPriorVAE`,
     :class:`vaekit.models.IAFVAE`).
 
     Attributes:
@@ -47,9 +49,12 @@ class SampledVAEOutput(NamedTuple):
 
 
 def sampled_log_weight(model, batch, key, likelihood) -> Float[Array, " batch"]:
-    """``log p(x|z) + log p(z) − log q(z|x)`` of one draw per example from a model whose
-    forward ``model(x, key=key)`` returns a :class:`SampledVAEOutput`: the
-    ``log_importance_weight`` of the VampPrior and IAF VAEs (its mean is the ELBO)."""
+    """One importance log weight per example of a sampled-KL model.
+
+    ``log p(x|z) + log p(z) − log q(z|x)`` of one draw per example from a model whose forward
+    ``model(x, key=key)`` returns a :class:`SampledVAEOutput`: the ``log_importance_weight`` of the
+    VampPrior and IAF VAEs (its mean is the ELBO).
+    """
     x = jnp.asarray(batch["x"])
     out = model(x, key=key)
     return -likelihood(out.recon, x) + out.log_prior - out.log_q

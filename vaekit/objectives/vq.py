@@ -57,8 +57,11 @@ def quantized_autoencoder(
 
 
 def _model_metrics(out, batch: Batch, step: Step) -> Metrics:
-    """A :func:`~vaekit.objectives.compose` reporter passing the model's ``out.metrics``
-    (perplexity, codebook usage, ...) through unchanged."""
+    """A reporter passing the model's ``out.metrics`` through unchanged.
+
+    A :func:`~vaekit.objectives.compose` reporter passing the model's ``out.metrics`` (perplexity,
+    codebook usage, ...) through unchanged.
+    """
     return dict(out.metrics)
 
 
@@ -68,7 +71,9 @@ def vq_vae(
     *,
     codebook_weight: float | int | optax.Schedule = 1.0,
 ) -> Objective:
-    """VQ-VAE objective (van den Oord et al. 2017, eq. 3)::
+    """VQ-VAE objective.
+
+    VQ-VAE objective (van den Oord et al. 2017, eq. 3)::
 
         E_batch[−log p(x | z_q)] + w · mean_b Σ ||sg[z_e] − e||² + β · mean_b Σ ||z_e − sg[e]||²
 

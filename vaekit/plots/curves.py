@@ -43,8 +43,10 @@ def _plottable(y: np.ndarray, log_scale: bool) -> np.ndarray:
 
 
 def _robust_limits(steps, y, val_steps, val_y) -> tuple[float, float] | None:
-    """``(low, high)`` covering every value after the first tenth of the step range, and the
-    overall minimum, with 5 % padding; ``None`` when there is no such value or no spread.
+    """The y-range ``(low, high)`` of a curve, or ``None``.
+
+    ``(low, high)`` covering every value after the first tenth of the step range, and the overall
+    minimum, with 5 % padding; ``None`` when there is no such value or no spread.
     """
     xs, ys = [steps], [y]
     if val_y is not None:

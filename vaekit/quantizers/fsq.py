@@ -1,5 +1,7 @@
-"""Finite scalar quantization (Mentzer et al. 2023, "Finite Scalar Quantization: VQ-VAE Made
-Simple", arXiv:2309.15505).
+"""Finite scalar quantization.
+
+Finite scalar quantization (Mentzer et al. 2023, "Finite Scalar Quantization: VQ-VAE Made Simple",
+arXiv:2309.15505).
 
 Each of the ``d = len(levels)`` latent dimensions is bounded to ``L_i`` values and rounded; the
 codebook is the implicit grid of ``∏ L_i`` points, so there are no codebook parameters, no
@@ -183,13 +185,12 @@ def fsq_codes_to_indices(
 ) -> Int[Array, " *batch"]:
     """Maps grid codes to their index in the implicit codebook (mixed radix).
 
-    ``digit_i = z_q,i · (L_i // 2) + L_i // 2 ∈ {0, …, L_i − 1}`` and
-    ``index = Σ_i digit_i · basis_i`` with ``basis = cumprod([1, L_0, …, L_{d−2}])``: dimension 0
-    is the fastest-varying digit. Digits are computed in float32 (bfloat16 codes are upcast:
-    ``z_q · (L // 2) + L // 2`` rounded in bfloat16 is off by one from ``L`` of about 500) and
-    rounded before use, so codes off the grid by float error still map correctly; codes far
-    off the grid give meaningless indices (not checked). Digits, basis and sum are int32 (the
-    levels' product is checked to fit).
+    ``digit_i = z_q,i · (L_i // 2) + L_i // 2 ∈ {0, …, L_i − 1}`` and ``index = Σ_i digit_i ·
+    basis_i`` with ``basis = cumprod([1, L_0, …, L_{d−2}])``: dimension 0 is the fastest-varying
+    digit. Digits are computed in float32 (bfloat16 codes are upcast: ``z_q · (L // 2) + L // 2``
+    rounded in bfloat16 is off by one from ``L`` of about 500) and rounded before use, so codes off
+    the grid by float error still map correctly; codes far off the grid give meaningless indices
+    (not checked). Digits, basis and sum are int32 (the levels' product is checked to fit).
 
     Args:
       z_q: codes from :func:`fsq_quantize`, shape ``(*batch, d)``.
@@ -215,8 +216,9 @@ def fsq_codes_to_indices(
 def fsq_indices_to_codes(
     indices: Integer[AnyArray, " *batch"], levels: Sequence[int]
 ) -> Float[Array, "*batch d"]:
-    """Inverse of :func:`fsq_codes_to_indices`: ``digit_i = (index // basis_i) mod L_i``,
-    ``code_i = (digit_i − L_i // 2) / (L_i // 2)``.
+    """Inverse of :func:`fsq_codes_to_indices`.
+
+    ``digit_i = (index // basis_i) mod L_i``, ``code_i = (digit_i − L_i // 2) / (L_i // 2)``.
 
     Args:
       indices: integer indices in ``[0, ∏ L_i)``, shape ``(*batch,)`` (out-of-range indices wrap
@@ -305,6 +307,7 @@ class FSQ(nnx.Module):
         key: PRNGKeyArray | None = None,
         train: bool | None = None,
     ) -> QuantizerOutput:
+        """Quantizes ``z`` (deterministic: ``key`` and ``train`` are unused)."""
         del key, train  # deterministic, same in training and evaluation
         _check_last_dim(z.shape, self.dim, "z", "the quantizer's `dim`")
         z_e = self.projection.into(z)

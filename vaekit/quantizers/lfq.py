@@ -1,4 +1,6 @@
-"""Lookup-free quantization (Yu et al. 2023, "Language Model Beats Diffusion: Tokenizer is Key to
+"""Lookup-free quantization.
+
+Lookup-free quantization (Yu et al. 2023, "Language Model Beats Diffusion: Tokenizer is Key to
 Visual Generation", MAGVIT-v2, arXiv:2310.05737).
 
 Each of the ``d`` latent dimensions is quantized independently to ``±1``; the implicit codebook
@@ -102,8 +104,9 @@ def lfq_codes_to_indices(z: Float[AnyArray, "*batch d"]) -> Int[Array, " *batch"
 def lfq_indices_to_codes(
     indices: Integer[AnyArray, " *batch"], dim: int
 ) -> Float[Array, "*batch d"]:
-    """Inverse of :func:`lfq_codes_to_indices`: ``code_i = +1`` if bit ``i`` of the index is set,
-    else ``−1``.
+    """Inverse of :func:`lfq_codes_to_indices`.
+
+    ``code_i = +1`` if bit ``i`` of the index is set, else ``−1``.
 
     Args:
       indices: integer indices in ``[0, 2**dim)``, shape ``(*batch,)``.
@@ -338,6 +341,7 @@ class LFQ(nnx.Module):
         key: PRNGKeyArray | None = None,
         train: bool | None = None,
     ) -> QuantizerOutput:
+        """Quantizes ``z``; the entropy loss only in training (``key`` is unused)."""
         del key  # deterministic
         train = resolve_train(self, train)  # None: the module's mode (eval(): no entropy)
         if z.ndim < 2 or z.shape[-1] != self.dim:

@@ -100,8 +100,10 @@ class ResidualVQ(nnx.Module):
         key: PRNGKeyArray | None = None,
         train: bool | None = None,
     ) -> QuantizerOutput:
-        """Quantizes ``z_e (batch, ..., D)`` level by level; ``key`` as for
-        :class:`VectorQuantizer` (split across levels)."""
+        """Quantizes ``z_e (batch, ..., D)`` level by level.
+
+        ``key`` as for :class:`VectorQuantizer` (split across levels).
+        """
         z_e = jnp.asarray(z_e)
         keys = [None] * self.num_quantizers if key is None else jax.random.split(key,
                                                                                  self.num_quantizers)

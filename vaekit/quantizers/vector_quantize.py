@@ -80,7 +80,9 @@ def straight_through(
 def rotation_trick(
     z_e: Float[AnyArray, "*batch dim"], z_q: Float[AnyArray, "*batch dim"], eps: float = 1e-6
 ) -> Float[Array, "*batch dim"]:
-    """Rotation-trick estimator (Fifty et al. 2024, "Restructuring Vector Quantization with the
+    """Rotation-trick estimator.
+
+    Rotation-trick estimator (Fifty et al. 2024, "Restructuring Vector Quantization with the
     Rotation Trick", §4.2).
 
     Output ``sg(λ R) z_e`` with ``λ = ||z_q|| / ||z_e||`` and ``R`` the rotation taking
@@ -146,8 +148,9 @@ def quantize(
     cosine: bool = False,
     chunk_size: int | None = None,
 ) -> VQResult:
-    """Quantizes every position of ``z_e`` to its nearest codebook row (van den Oord et al.
-    2017, "Neural Discrete Representation Learning").
+    """Quantizes every position of ``z_e`` to its nearest codebook row.
+
+    Van den Oord et al. 2017, "Neural Discrete Representation Learning".
 
     ``z_e`` has any leading shape ``(B, ..., D)`` (e.g. ``(B, H, W, D)``): one code per position.
     ``e = codebook[argmin_k ||z_e − e_k||²]`` (see :func:`nearest_code`). The gradient estimator

@@ -85,8 +85,11 @@ def grouped_bars_figure(
     title: str | None = None,
     reference: Mapping[str, Sequence[float | None]] | None = None,
 ) -> np.ndarray:
-    """Bars of several named series per group (e.g. one bar per metric for each model), with
-    optional error bars and optional reference markers (e.g. published values)."""
+    """Grouped bars of several named series.
+
+    Bars of several named series per group (e.g. one bar per metric for each model), with optional
+    error bars and optional reference markers (e.g. published values).
+    """
     width_in = min(2.0 + 0.5 * len(groups) * max(1, len(series)), 12.0)
     fig = new_figure(width_in, 3.4)
     ax = fig.add_axes((0.09, 0.16, 0.88, 0.66 if title else 0.74))

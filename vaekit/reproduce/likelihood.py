@@ -152,8 +152,10 @@ def _mnist(offline: bool | None) -> BinaryData:
 
 
 def load_binary_data(config: dict) -> BinaryData:
-    """The data set of ``config["dataset"]``: ``"binarized-mnist"`` (downloaded if needed),
-    ``"digits"``, or ``"auto"`` (MNIST when cached, read offline; the digits otherwise).
+    """The data set of ``config["dataset"]``.
+
+    One of ``"binarized-mnist"`` (downloaded if needed), ``"digits"``, or ``"auto"`` (MNIST when
+    cached, read offline; the digits otherwise).
 
     The digits are split by ``load_digits_dataset(num_val=digits_num_test, seed=0)`` (the same
     test set for every training seed) and binarised at ``digits_threshold``; ``max_test`` caps
@@ -220,8 +222,11 @@ def _steps_per_call(steps: int) -> int:
 
 
 def score(model, images: np.ndarray, key, k_eval: int) -> tuple[dict[str, float], np.ndarray]:
-    """NLL at ``k_eval`` samples, the single-sample ELBO from the same first draws and the gap
-    between them (paired per image); also returns the per-image ``log p(x)`` estimates."""
+    """NLL, single-sample ELBO and their gap at ``k_eval`` samples.
+
+    NLL at ``k_eval`` samples, the single-sample ELBO from the same first draws and the gap between
+    them (paired per image); also returns the per-image ``log p(x)`` estimates.
+    """
     nll = log_likelihood(model, images, key=key, num_samples=k_eval, likelihood=bernoulli_nll)
     elbo = log_likelihood(model, images, key=key, num_samples=1, likelihood=bernoulli_nll)
     log_px = np.asarray(nll.log_px, np.float64)
@@ -293,9 +298,12 @@ def run(config: dict, seeds, out: Path) -> tuple[list[dict[str, float]], list[st
 
 def nll_figure(per_seed: list[dict[str, float]], models: list[str], is_mnist: bool,
                k_eval: int, path: Path) -> np.ndarray:
-    """Three panels, means over the seeds (error bars: the standard errors over the test
-    images): the test NLL at ``k_eval`` samples (the published NLLs as black ticks, on MNIST
-    only); the paired difference NLL − NLL(VAE); the gap −ELBO − NLL."""
+    """Three panels of the likelihood results.
+
+    Three panels, means over the seeds (error bars: the standard errors over the test images): the
+    test NLL at ``k_eval`` samples (the published NLLs as black ticks, on MNIST only); the paired
+    difference NLL − NLL(VAE); the gap −ELBO − NLL.
+    """
 
     def mean(template: str, kinds: list[str]) -> np.ndarray:  # template: "nll_{m}_stderr"
         return np.asarray([np.mean([row[template.format(m=m)] for row in per_seed])

@@ -234,7 +234,9 @@ def machine_summary(machine: Mapping[str, Any]) -> str:
 
 def markdown_row(result: Mapping[str, Any], metric: str, *, label: str | None = None,
                  digits: int = 3) -> str:
-    """One row of the table in ``docs/reproductions.md``::
+    """One row of the table in ``docs/reproductions.md``.
+
+    One row of the table in ``docs/reproductions.md``::
 
         | reproduction | metric | vaekit | published (source) | command | profile, seeds |
         machine | wall time | date |

@@ -76,7 +76,7 @@ NOTES = {
 
 
 def load_images(config: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """dSprites train/val images, average-pooled by ``config["downsample"]`` (values in [0, 1])."""
+    """DSprites train/val images, average-pooled by ``config["downsample"]`` (values in [0, 1])."""
     split = make_dsprites(config["num_train"], config["num_val"], seed=seed)
     f = config["downsample"]
 

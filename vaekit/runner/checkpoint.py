@@ -87,6 +87,7 @@ class Checkpoints:
                 manager.wait_until_finished()
 
     def latest_step(self, which: str = "last") -> int | None:
+        """The latest step saved under ``which`` (``last`` or ``best``), or ``None``."""
         return getattr(self, which).latest_step()
 
     def restore(self, template: TrainState, which: str = "last") -> TrainState:
@@ -141,5 +142,6 @@ class Checkpoints:
         return json.dumps(got["stream"]).encode()
 
     def close(self) -> None:
+        """Closes both checkpoint managers."""
         self.last.close()
         self.best.close()

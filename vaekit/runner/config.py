@@ -228,6 +228,7 @@ class RunConfig:
         return cls.from_dict(raw)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The config as one plain dict per section (tuples as lists)."""
         return {
             f.name: {k: list(v) if isinstance(v, tuple) else v
                      for k, v in dataclasses.asdict(getattr(self, f.name)).items()}

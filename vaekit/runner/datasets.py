@@ -1,5 +1,7 @@
-"""Datasets a run trains on, kept compact: grid indices or uint8 images, turned into float
-images inside the compiled step by the run's ``preprocess``.
+"""Datasets a run trains on, kept compact.
+
+Grid indices or uint8 images, turned into float images inside the compiled step by the run's
+``preprocess``.
 
 * ``dsprites`` (default): procedural dSprites rendered on the device from flat grid indices
   (:func:`vaekit.data.render_dsprites_batch`): the host holds only int32 indices, never an
@@ -62,6 +64,7 @@ class RunData(NamedTuple):
 
     @property
     def num_train(self) -> int:
+        """Number of training examples."""
         return len(next(iter(self.train.values())))
 
     def arrays(self, split: str, labels: bool) -> dict[str, np.ndarray]:
@@ -73,8 +76,10 @@ class RunData(NamedTuple):
 
 
 def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Reads ``images`` (N, H, W[, C]), uint8 (kept as uint8, ``0..255``) or float in [0, 1]
-    (as float32), and optional integer ``labels`` (N,).
+    """Reads images and optional labels.
+
+    Reads ``images`` (N, H, W[, C]), uint8 (kept as uint8, ``0..255``) or float in [0, 1] (as
+    float32), and optional integer ``labels`` (N,).
 
     Loaded with ``allow_pickle=False``: object arrays are refused.
     """
@@ -135,8 +140,11 @@ def _image_preprocess(config: DataConfig) -> Callable:
 
 
 def procedural_dsprites(config: DataConfig, seed: int) -> RunData:
-    """Disjoint train/validation sets of grid indices (the split ``make_dsprites`` draws for
-    the same sizes and seed); images are rendered in the step."""
+    """Disjoint train/validation sets of dSprites grid indices.
+
+    Disjoint train/validation sets of grid indices (the split ``make_dsprites`` draws for the same
+    sizes and seed); images are rendered in the step.
+    """
     num_train, num_val = _split_sizes(config, NUM_COMBINATIONS, "procedural dSprites")
     train_index, val_index = split_indices(num_train, num_val, seed)  # make_dsprites' split
     val_factors = index_to_factors(val_index)

@@ -64,10 +64,13 @@ CHEN_MIG_GRID = 8
 
 
 def chen_mig_report(model, seed: int) -> dict:
-    """Chen et al.'s MIG (shape excluded, as the paper) on the dSprites factor grid with
-    :data:`CHEN_MIG_GRID` values per factor, its gap per factor, and for every factor the
-    latent dimension carrying most of it and that normalised MI (``chen_mig.best_mi.<f>``,
-    ``chen_mig.best_dim.<f>``)."""
+    """Chen et al.'s MIG on the dSprites factor grid.
+
+    Chen et al.'s MIG (shape excluded, as the paper) on the dSprites factor grid with
+    :data:`CHEN_MIG_GRID` values per factor, its gap per factor, and for every factor the latent
+    dimension carrying most of it and that normalised MI (``chen_mig.best_mi.<f>``,
+    ``chen_mig.best_dim.<f>``).
+    """
     scores = compute_chen_mig(lambda x: encode_dataset(model, x), DSpritesData(),
                               max_values=CHEN_MIG_GRID, seed=seed)
     report = {"chen_mig.score": scores["chen_mig"]}
@@ -103,11 +106,14 @@ def latent_report(model, val_images: np.ndarray, out: Path, *, dsprites: bool, s
 
 
 def likelihood_report(parts, model, num_samples: int) -> dict:
-    """Importance-sampled NLL of the validation images (nats per image, its standard error,
-    bits per dimension) with ``num_samples`` samples each; ``{}`` when the model has no
-    importance weights (quantized, FactorVAE's pair is evaluated through its VAE) or the
-    likelihood is not a normalised density (``sum_of_squares``). With dynamic binarisation
-    the validation images are binarised once with the run's seed."""
+    """Importance-sampled NLL of the validation images.
+
+    Importance-sampled NLL of the validation images (nats per image, its standard error, bits per
+    dimension) with ``num_samples`` samples each; ``{}`` when the model has no importance weights
+    (quantized, FactorVAE's pair is evaluated through its VAE) or the likelihood is not a normalised
+    density (``sum_of_squares``). With dynamic binarisation the validation images are binarised once
+    with the run's seed.
+    """
     config = parts.config
     model = getattr(model, "vae", model)
     if num_samples < 1 or not has_log_weight(model) or config.objective.likelihood not in (
@@ -162,7 +168,8 @@ def evaluate_run(run_dir: str | Path, which: str = "best", *, quick: bool = Fals
     """``vaekit eval``: evaluates a run's checkpoint and writes ``eval_<which>.json`` + PNGs.
 
     ``nll_samples`` importance samples per validation image for the NLL (0: skip it); a
-    quantized run with a code prior also reports the prior's held-out bits per code."""
+    quantized run with a code prior also reports the prior's held-out bits per code.
+    """
     from vaekit.runner.run import load_run
 
     run_dir = Path(run_dir)

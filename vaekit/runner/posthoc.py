@@ -1,5 +1,7 @@
-"""What a run fits after its model has trained: the code prior of a quantized model, and the
-post-hoc latent samplers (Gaussian mixture, two-stage VAE) of ``vaekit sample --sampler``.
+"""What a run fits after its model has trained.
+
+The code prior of a quantized model, and the post-hoc latent samplers (Gaussian mixture, two-stage
+VAE) of ``vaekit sample --sampler``.
 
 The code prior (:class:`vaekit.CodePrior`, a causal transformer) is trained by the same
 ``make_train_step`` on the code grids of the frozen autoencoder, validated on the validation
@@ -39,8 +41,11 @@ POSTHOC_IMAGES = 10000
 
 
 def train_images(data, num: int, seed: int, labelled: bool = False):
-    """Up to ``num`` training images as the model sees them: float ``(n, H, W, C)`` after the
-    run's ``preprocess`` (dSprites rendered, dynamic binarisation drawn), and their labels."""
+    """Up to ``num`` training images as the model sees them.
+
+    Float ``(n, H, W, C)`` after the run's ``preprocess`` (dSprites rendered, dynamic binarisation
+    drawn), and their labels.
+    """
     arrays = data.arrays("train", labelled)
     idx = np.sort(np.random.default_rng(seed).choice(data.num_train, min(num, data.num_train),
                                                      replace=False))
@@ -81,8 +86,11 @@ def _code_metrics(prior: CodePrior, codes: jax.Array) -> dict[str, jax.Array]:
 
 
 def code_bits(prior: CodePrior, codes: np.ndarray, batch_size: int = 256) -> dict[str, float]:
-    """Held-out bits per code and next-code accuracy of ``prior`` on ``codes`` (dropout off):
-    :func:`vaekit.code_prior_nll`'s metrics, averaged over batches weighted by their size."""
+    """Held-out bits per code and next-code accuracy of ``prior``.
+
+    Held-out bits per code and next-code accuracy of ``prior`` on ``codes`` (dropout off):
+    :func:`vaekit.code_prior_nll`'s metrics, averaged over batches weighted by their size.
+    """
     totals = {"bits_per_code": 0.0, "accuracy": 0.0}
     for start in range(0, len(codes), batch_size):
         chunk = codes[start:start + batch_size]
@@ -188,10 +196,12 @@ def _gaussian_encoder(model, sampler: str, image_shape: tuple[int, ...]):
 
 def posthoc_images(parts, model, sampler: str, key: jax.Array, n: int,
                    num_components: int = 10) -> np.ndarray:
-    """Pixel means of ``n`` samples of a post-hoc latent sampler fitted to the training codes:
-    ``"gmm"`` (Ghosh et al. 2020, a ``num_components`` full-covariance mixture of the
-    posterior means) or ``"two-stage"`` (Dai & Wipf 2019, a second VAE on the means).
-    A conditional model draws class ``i % num_classes`` for sample ``i``."""
+    """Pixel means of ``n`` samples of a post-hoc latent sampler.
+
+    The sampler is fitted to the training codes: ``"gmm"`` (Ghosh et al. 2020, a ``num_components``
+    full-covariance mixture of the posterior means) or ``"two-stage"`` (Dai & Wipf 2019, a second
+    VAE on the means). A conditional model draws class ``i % num_classes`` for sample ``i``.
+    """
     from vaekit.samplers import fit_latent_gmm, fit_two_stage, sample_two_stage, sample_with_gmm
 
     labelled = isinstance(model, ConditionalVAE)

@@ -77,6 +77,7 @@ def decode_probs(model, z: jax.Array) -> jax.Array:
 
 @nnx.jit
 def posterior_mean(model, x: jax.Array) -> jax.Array:
+    """The posterior mean of ``x``."""
     return model.encode(x)[0]
 
 
@@ -126,9 +127,12 @@ def write_reconstructions(model, images: np.ndarray, path: Path, n: int = 8,
 def write_samples(model, latent_dim: int, key: jax.Array, path: Path, n: int = 32,
                   image: np.ndarray | None = None, code_prior=None,
                   temperature: float = 1.0) -> None:
-    """Samples from the model's prior: N(0, I), or its own ``generate`` (VampPrior mixture,
-    hierarchical ancestral sampling); for a quantized model the learned ``code_prior``, else
-    (no prior trained) a grid of uniformly random codes."""
+    """Samples from the model's prior.
+
+    N(0, I), or its own ``generate`` (VampPrior mixture, hierarchical ancestral sampling); for a
+    quantized model the learned ``code_prior``, else (no prior trained) a grid of uniformly random
+    codes.
+    """
     if isinstance(model, VQVAE):
         if code_prior is not None:
             image_grid_figure(prior_code_images(model, code_prior, key, n, temperature), path,
@@ -150,8 +154,11 @@ def write_samples(model, latent_dim: int, key: jax.Array, path: Path, n: int = 3
 
 def write_traversal(model, image: np.ndarray, kl_per_dim: np.ndarray, path: Path,
                     score: str = "KL") -> None:
-    """Decodes each latent of a validation image's posterior mean swept over [-2.5, 2.5],
-    dims sorted by ``kl_per_dim`` (or another per-dim ``score``)."""
+    """Latent traversals of a validation image.
+
+    Decodes each latent of a validation image's posterior mean swept over [-2.5, 2.5], dims sorted
+    by ``kl_per_dim`` (or another per-dim ``score``).
+    """
     mean = posterior_mean(model, jnp.asarray(image[None]))[0]
     dims = [int(d) for d in np.argsort(-kl_per_dim)]
     values = jnp.linspace(-2.5, 2.5, 9)
@@ -187,7 +194,8 @@ def write_plots(model, latent_dim: int, data, rows: list[dict], out: Path,
     """Reconstructions, traversal, prior/class samples and loss curves; returns their paths.
 
     A quantized model with a trained ``code_prior`` also gets ``random_codes.png`` (uniformly
-    random codes, the baseline its prior samples are compared with)."""
+    random codes, the baseline its prior samples are compared with).
+    """
     files = {name: str(out / f"{name}.png") for name in
              ("reconstructions", "latent_traversal", "prior_samples", "loss_curves")}
     val_images = data.val_images

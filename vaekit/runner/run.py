@@ -59,8 +59,11 @@ class StorageError(RuntimeError):
 
 
 class RunInterrupted(Exception):
-    """SIGINT/SIGTERM stopped training after the current chunk; a ``last`` checkpoint of
-    ``step`` was saved. ``signum`` is the signal (the CLI exits with ``128 + signum``)."""
+    """SIGINT/SIGTERM stopped training.
+
+    Training stopped after the current chunk; a ``last`` checkpoint of ``step`` was saved.
+    ``signum`` is the signal (the CLI exits with ``128 + signum``).
+    """
 
     def __init__(self, run_dir: Path, step: int, signum: int):
         self.run_dir, self.step, self.signum = run_dir, step, signum
@@ -104,12 +107,16 @@ def build_run(config: RunConfig) -> RunParts:
 
 
 def default_run_dir(config: RunConfig) -> Path:
+    """A new run directory ``runs/<kind>-<date>-<time>``."""
     return Path("runs") / f"{config.model.kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def check_new_run_dir(out: Path, *, locked: bool = False) -> None:
-    """Refuses a run directory in use by another process, or a non-empty or unwritable one
-    (before anything is written). ``locked``: this process holds the directory's lock."""
+    """Refuses a run directory that is in use, non-empty or unwritable.
+
+    Refuses a run directory in use by another process, or a non-empty or unwritable one (before
+    anything is written). ``locked``: this process holds the directory's lock.
+    """
     if out.is_dir() and not locked:
         check_not_in_use(out)
     if out.exists() and (not out.is_dir() or any(p.name != LOCK_NAME for p in out.iterdir())):
@@ -143,8 +150,11 @@ def _chunk_row(step: int, metrics: dict[str, np.ndarray]) -> dict:
 
 
 def _chunks(parts: RunParts, checkpoints: Checkpoints, start: int) -> Iterator:
-    """``(state, step, metrics, stream_state)`` per chunk; ``stream_state`` is ``None`` unless
-    the data are streamed (then it is checkpointed with the state, for exact resume)."""
+    """Trains chunk by chunk.
+
+    ``(state, step, metrics, stream_state)`` per chunk; ``stream_state`` is ``None`` unless the data
+    are streamed (then it is checkpointed with the state, for exact resume).
+    """
     config, data, train = parts.config, parts.data, parts.train
     t = config.train
     if start >= t.steps:
@@ -171,9 +181,12 @@ def _chunks(parts: RunParts, checkpoints: Checkpoints, start: int) -> Iterator:
 
 @contextlib.contextmanager
 def _deferred_signals() -> Iterator[list[int]]:
-    """While training, SIGINT/SIGTERM only record themselves in the yielded list (the loop
-    stops after the current chunk); the first one restores the previous handlers, so a
-    second signal acts at once. Only in the main thread (signals cannot be caught elsewhere)."""
+    """Defers SIGINT/SIGTERM while training.
+
+    While training, SIGINT/SIGTERM only record themselves in the yielded list (the loop stops after
+    the current chunk); the first one restores the previous handlers, so a second signal acts at
+    once. Only in the main thread (signals cannot be caught elsewhere).
+    """
     received: list[int] = []
     previous: dict[int, object] = {}
 
@@ -199,8 +212,11 @@ _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _disk_full(err: BaseException) -> bool:
-    """Whether ``err`` (or an error it was raised from) is "no space left" (orbax and
-    tensorstore re-raise the OSError as their own types, keeping only its message)."""
+    """Whether ``err`` is "no space left".
+
+    Whether ``err`` (or an error it was raised from) is "no space left" (orbax and tensorstore
+    re-raise the OSError as their own types, keeping only its message).
+    """
     seen = 0
     while err is not None and seen < 10:
         if isinstance(err, OSError) and err.errno in _DISK_FULL:
@@ -212,9 +228,11 @@ def _disk_full(err: BaseException) -> bool:
 
 
 def committed_steps(out: Path, which: str = "last") -> list[int]:
-    """Steps of the complete checkpoints under ``out/checkpoints/<which>``, read from the
-    directory names (orbax renames a step's temporary directory to ``<step>`` only once all
-    of it is written, so a half-written save is never among them)."""
+    """Steps of the complete checkpoints under ``out/checkpoints/<which>``.
+
+    Read from the directory names (orbax renames a step's temporary directory to ``<step>`` only
+    once all of it is written, so a half-written save is never among them).
+    """
     root = out / "checkpoints" / which
     if not root.is_dir():
         return []
@@ -339,8 +357,11 @@ def _execute(parts: RunParts, out: Path, on_progress: Progress | None,
 
 def _finish(parts: RunParts, state, rows: list[dict], out: Path, summary: dict, phase,
             trackers: list) -> None:
-    """After the last step: a quantized run's code prior, the plots, the evaluation, and the
-    plots to the trackers; fills ``summary``."""
+    """What runs after the last step.
+
+    After the last step: a quantized run's code prior, the plots, the evaluation, and the plots to
+    the trackers; fills ``summary``.
+    """
     config, data, t = parts.config, parts.data, parts.config.train
     model = state.model()
     code_prior = None

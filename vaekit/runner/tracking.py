@@ -1,5 +1,6 @@
-"""Experiment trackers fed by the runner: TensorBoard event files, an MLflow run, and a
-Weights & Biases run in offline mode.
+"""Experiment trackers fed by the runner.
+
+TensorBoard event files, an MLflow run, and a Weights & Biases run in offline mode.
 
 ``train.track = ["tensorboard", "mlflow", "wandb"]`` (or ``vaekit train --track
 tensorboard,mlflow,wandb``) logs every metric row of ``metrics.jsonl`` (``train/<name>`` chunk
@@ -48,10 +49,12 @@ class TensorBoardTracker:
             for key, value in table.items()), 0)
 
     def log(self, row: dict) -> None:
+        """Logs the scalars of a metrics row at its step."""
         for name, value in _scalars(row).items():
             self.writer.add_scalar(name, value, row["step"])
 
     def images(self, files: dict[str, str], step: int) -> None:
+        """Logs plot files as images at ``step``."""
         import matplotlib.image
 
         for name, path in files.items():
@@ -59,12 +62,16 @@ class TensorBoardTracker:
             self.writer.add_image(f"plots/{name}", image, step, dataformats="HWC")
 
     def close(self) -> None:
+        """Closes the writer."""
         self.writer.close()
 
 
 class MLflowTracker:
-    """One MLflow run in the file store ``run/mlruns`` (experiment ``vaekit``): the config as
-    params, metrics per step, plots as artifacts."""
+    """One MLflow run in the file store ``run/mlruns``.
+
+    One MLflow run in the file store ``run/mlruns`` (experiment ``vaekit``): the config as params,
+    metrics per step, plots as artifacts.
+    """
 
     def __init__(self, out: Path, config: dict, start: int = 0):
         try:
@@ -92,6 +99,7 @@ class MLflowTracker:
             self.run_id, f"{split}.loss")} if runs else set() for split in ("train", "val")}
 
     def log(self, row: dict) -> None:
+        """Logs the scalars of a metrics row (once per split and step)."""
         from mlflow.entities import Metric
 
         if row["step"] in self.logged.setdefault(row["split"], set()):
@@ -103,17 +111,22 @@ class MLflowTracker:
             self.client.log_batch(self.run_id, metrics=metrics)
 
     def images(self, files: dict[str, str], step: int) -> None:
+        """Logs plot files as artifacts."""
         for path in files.values():
             self.client.log_artifact(self.run_id, path, artifact_path="plots")
 
     def close(self) -> None:
+        """Ends the MLflow run."""
         self.client.set_terminated(self.run_id)
 
 
 class WandbTracker:
-    """A Weights & Biases run in offline mode under ``run/wandb`` (project ``vaekit``, run id
-    from the run directory's name, so a resumed run continues it): the config, metrics per step,
-    plots as ``wandb.Image``. Nothing is sent anywhere; ``wandb sync`` uploads it later."""
+    """A Weights & Biases run in offline mode under ``run/wandb``.
+
+    A Weights & Biases run in offline mode under ``run/wandb`` (project ``vaekit``, run id from the
+    run directory's name, so a resumed run continues it): the config, metrics per step, plots as
+    ``wandb.Image``. Nothing is sent anywhere; ``wandb sync`` uploads it later.
+    """
 
     def __init__(self, out: Path, config: dict, start: int = 0):
         try:
@@ -131,20 +144,26 @@ class WandbTracker:
         )
 
     def log(self, row: dict) -> None:
+        """Logs the scalars of a metrics row at its step."""
         scalars = _scalars(row)
         if scalars:
             self.run.log(scalars, step=row["step"])
 
     def images(self, files: dict[str, str], step: int) -> None:
+        """Logs plot files as images at ``step``."""
         self.run.log({f"plots/{name}": self.wandb.Image(path) for name, path in files.items()},
                      step=step)
 
     def close(self) -> None:
+        """Finishes the W&B run."""
         self.run.finish()
 
 
 def make_trackers(names: tuple[str, ...], out: Path, config: dict, start: int = 0) -> list:
-    """The trackers named in ``train.track`` for run directory ``out``, continuing from step
-    ``start`` (0: a new run)."""
+    """The trackers named in ``train.track``.
+
+    The trackers named in ``train.track`` for run directory ``out``, continuing from step ``start``
+    (0: a new run).
+    """
     kinds = {"tensorboard": TensorBoardTracker, "mlflow": MLflowTracker, "wandb": WandbTracker}
     return [kinds[name](out, config, start) for name in names]

@@ -67,8 +67,11 @@ def build_quantized_model(config: ModelConfig, image_shape: tuple[int, ...],
 
 def build_encoder_decoder(config: ModelConfig, image_shape: tuple[int, ...],
                           rngs: nnx.Rngs) -> tuple[nnx.Module, nnx.Module]:
-    """The Gaussian encoder ``x -> (mean, logvar)`` and the decoder ``z -> logits`` of
-    ``config.architecture`` (MLP of ``hidden`` widths, or CNN of ``channels``)."""
+    """The Gaussian encoder and the decoder of ``config.architecture``.
+
+    The Gaussian encoder ``x -> (mean, logvar)`` and the decoder ``z -> logits`` of
+    ``config.architecture`` (MLP of ``hidden`` widths, or CNN of ``channels``).
+    """
     if config.architecture == "cnn":
         from vaekit.models.cnn import CNNDecoder, CNNEncoder
 
@@ -84,9 +87,12 @@ def build_encoder_decoder(config: ModelConfig, image_shape: tuple[int, ...],
 
 def build_model(config: ModelConfig, image_shape: tuple[int, ...], seed: int,
                 num_classes: int = 0) -> nnx.Module:
-    """The model of ``config.kind``: a :class:`VAE` (MLP or CNN), a :class:`VQVAE`, a
-    :class:`ConditionalVAE` over ``num_classes`` labels, a :class:`VampPriorVAE`, an
-    :class:`IAFVAE` or a :class:`HierarchicalVAE` (``latent_dims``, width ``hidden[0]``)."""
+    """The model of ``config.kind``.
+
+    A :class:`VAE` (MLP or CNN), a :class:`VQVAE`, a :class:`ConditionalVAE` over ``num_classes``
+    labels, a :class:`VampPriorVAE`, an :class:`IAFVAE` or a :class:`HierarchicalVAE`
+    (``latent_dims``, width ``hidden[0]``).
+    """
     rngs = nnx.Rngs(seed)
     if config.kind in QUANTIZED_KINDS:
         return build_quantized_model(config, image_shape, rngs)
@@ -166,9 +172,12 @@ def has_convolutions(model: nnx.Module) -> bool:
 
 
 def scan_chunks(config: RunConfig, model: nnx.Module) -> bool:
-    """``train.fused``: fuse a chunk's steps into one ``lax.scan`` (``"scan"``), or call the
-    step once per step (``"steps"``); ``"auto"`` scans unless the model is convolutional and
-    the backend a CPU, whose convolutions run 20-50x slower inside XLA loops."""
+    """Whether ``train.fused`` scans a chunk's steps.
+
+    ``train.fused``: fuse a chunk's steps into one ``lax.scan`` (``"scan"``), or call the step once
+    per step (``"steps"``); ``"auto"`` scans unless the model is convolutional and the backend a
+    CPU, whose convolutions run 20-50x slower inside XLA loops.
+    """
     fused = config.train.fused
     if fused == "auto":
         import jax
@@ -178,8 +187,11 @@ def scan_chunks(config: RunConfig, model: nnx.Module) -> bool:
 
 
 def build_forward(kind: str, objective: Objective) -> Forward:
-    """The forward of ``make_train_step`` for ``kind``: labels for ``cvae``, the IWAE's own
-    k-sample forward for ``iwae``, else ``model(batch["x"], key=key)``."""
+    """The forward of ``make_train_step`` for ``kind``.
+
+    Labels for ``cvae``, the IWAE's own k-sample forward for ``iwae``, else ``model(batch["x"],
+    key=key)``.
+    """
     if kind == "cvae":
         return conditional_forward
     if kind == "iwae":
@@ -188,8 +200,11 @@ def build_forward(kind: str, objective: Objective) -> Forward:
 
 
 def build_optimizer(config: RunConfig) -> optax.GradientTransformation:
-    """Adam at ``train.lr``; for ``factor-vae`` that Adam for the VAE and the paper's
-    discriminator Adam (lr 1e-4, b1 0.5, b2 0.9) in one ``multi_transform``."""
+    """The optimizer of a run.
+
+    Adam at ``train.lr``; for ``factor-vae`` that Adam for the VAE and the paper's discriminator
+    Adam (lr 1e-4, b1 0.5, b2 0.9) in one ``multi_transform``.
+    """
     if config.model.kind == "factor-vae":
         return factor_vae_optimizer(vae=optax.adam(config.train.lr))
     return optax.adam(config.train.lr)

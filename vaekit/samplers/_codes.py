@@ -1,5 +1,7 @@
-"""Encoding a data set to posterior parameters and decoding latents, for any Gaussian-latent
-model with ``encode(x[, y]) -> (mean, logvar)`` and ``decode(z[, y])`` (jitted, batch by batch).
+"""Encoding a data set to posterior parameters and decoding latents.
+
+For any Gaussian-latent model with ``encode(x[, y]) -> (mean, logvar)`` and ``decode(z[, y])``
+(jitted, batch by batch).
 """
 
 import functools
@@ -47,9 +49,11 @@ def _decode(graphdef, state, z, y):
 
 
 def encode_posteriors(model, images, labels=None, batch_size: int = 256):
-    """``(means, logvars)`` numpy ``(N, latent)`` of every image (labels for conditional
-    models); every batch has ``min(batch_size, N)`` rows (the last one zero-padded), so the
-    encoder compiles once."""
+    """``(means, logvars)`` of every image.
+
+    ``(means, logvars)`` numpy ``(N, latent)`` of every image (labels for conditional models); every
+    batch has ``min(batch_size, N)`` rows (the last one zero-padded), so the encoder compiles once.
+    """
     check_autoencoder(model)
     batch_size = check_int(batch_size, "batch_size")
     num = int(np.shape(images)[0]) if np.ndim(images) else 0

@@ -173,8 +173,10 @@ def _sample(gmm: GaussianMixture, key, n: int):
 
 
 def sample_gmm(gmm: GaussianMixture, key: PRNGKeyArray, n: int) -> Float[Array, "n D"]:
-    """``n`` independent draws ``(n, D)`` from the mixture: a component ``k ~ Cat(weights)``,
-    then ``μ_k + L_k ε`` with ``L_k`` the Cholesky factor of ``Σ_k`` and ``ε ~ N(0, I)``.
+    """``n`` independent draws ``(n, D)`` from the mixture.
+
+    A component ``k ~ Cat(weights)``, then ``μ_k + L_k ε`` with ``L_k`` the Cholesky factor of
+    ``Σ_k`` and ``ε ~ N(0, I)``.
 
     Jitted; compiles once per ``n`` and mixture shape.
 

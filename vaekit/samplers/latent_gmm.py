@@ -1,6 +1,9 @@
-"""Ex-post GMM sampling of a trained autoencoder (Ghosh et al. 2020, "From Variational to
-Deterministic Autoencoders", section 4): fit a mixture to the posterior means of the training
-set, then decode mixture draws instead of prior draws."""
+"""Ex-post GMM sampling of a trained autoencoder.
+
+Ex-post GMM sampling of a trained autoencoder (Ghosh et al. 2020, "From Variational to Deterministic
+Autoencoders", section 4): fit a mixture to the posterior means of the training set, then decode
+mixture draws instead of prior draws.
+"""
 
 import numpy as np
 from flax import nnx
@@ -37,7 +40,10 @@ def fit_latent_gmm(
       num_components: ``K``, ``1 <= K <= num`` (Ghosh et al. use 10).
       key: PRNG key of the k-means++ initialisation.
       labels: ``(num,)`` integer labels for a conditional model, else ``None``.
-      batch_size, num_iters, covariance, reg: see :func:`fit_gmm`.
+      batch_size: images per encoder batch.
+      num_iters: see :func:`fit_gmm`.
+      covariance: see :func:`fit_gmm`.
+      reg: see :func:`fit_gmm`.
 
     Returns:
       The fitted mixture over the latent space ``(K, latent)``.

@@ -42,8 +42,10 @@ class LearnedGammaOutput(NamedTuple):
 
 
 class LearnedGammaVAE(nnx.Module):
-    """``vaekit.VAE(MLPEncoder, MLPDecoder)`` on ``(batch, dim)`` vectors plus a learned
-    ``log_gamma`` (initially ``0``: γ = 1).
+    """A VAE on vectors with a learned decoder variance ``γ``.
+
+    ``vaekit.VAE(MLPEncoder, MLPDecoder)`` on ``(batch, dim)`` vectors plus a learned ``log_gamma``
+    (initially ``0``: γ = 1).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -81,13 +83,16 @@ class LearnedGammaVAE(nnx.Module):
         return self.vae.decode(u)
 
     def __call__(self, x: Float[Array, "batch dim"], *, key: PRNGKeyArray) -> LearnedGammaOutput:
+        """The VAE forward of ``x`` plus the learned ``log_gamma``."""
         out = self.vae(x, key=key)
         return LearnedGammaOutput(*out, log_gamma=self.log_gamma[...])
 
 
 def learned_gamma_nll_term() -> Term:
-    """``E_batch[Σ_d (x − μ)²/(2γ) + ½ log γ + ½ log 2π]`` from ``out.recon`` and
-    ``out.log_gamma`` (a term for :func:`~vaekit.objectives.compose`; extra metric ``gamma``).
+    """The learned-γ Gaussian reconstruction NLL.
+
+    ``E_batch[Σ_d (x − μ)²/(2γ) + ½ log γ + ½ log 2π]`` from ``out.recon`` and ``out.log_gamma`` (a
+    term for :func:`~vaekit.objectives.compose`; extra metric ``gamma``).
 
     Computed in float32; finite while ``(x − μ)² · exp(−log γ) < 3.4e38``.
 
@@ -110,9 +115,11 @@ def learned_gamma_nll_term() -> Term:
 
 
 def learned_gamma_vae_objective() -> ComposedObjective:
-    """Negative ELBO of :class:`LearnedGammaVAE`: ``reconstruction_loss`` (the learned-γ
-    Gaussian NLL, :func:`learned_gamma_nll_term`) ``+ kl_loss`` (KL to N(0, I)), both summed
-    over dims and averaged over the batch; metrics also ``gamma`` and KL monitoring.
+    """Negative ELBO of :class:`LearnedGammaVAE`.
+
+    Negative ELBO of :class:`LearnedGammaVAE`: ``reconstruction_loss`` (the learned-γ Gaussian NLL,
+    :func:`learned_gamma_nll_term`) ``+ kl_loss`` (KL to N(0, I)), both summed over dims and
+    averaged over the batch; metrics also ``gamma`` and KL monitoring.
 
     Example:
       >>> import jax, optax, vaekit

@@ -129,8 +129,10 @@ def fit_two_stage(
 def two_stage_latents(
     sampler: TwoStageSampler, key: PRNGKeyArray, n: int
 ) -> Float[Array, "n latent"]:
-    """``n`` stage-1 latents ``z = decode_2(u)``, ``u ~ N(0, I)`` (the second stage's decoder
-    means, as Dai & Wipf sample), shape ``(n, latent)``.
+    """``n`` stage-1 latents from the second stage.
+
+    ``n`` stage-1 latents ``z = decode_2(u)``, ``u ~ N(0, I)`` (the second stage's decoder means, as
+    Dai & Wipf sample), shape ``(n, latent)``.
 
     Example: see :func:`fit_two_stage`.
     """

@@ -75,8 +75,10 @@ def evaluate_dataset(
 
 
 def chunk_length(step: int, end: int, steps_per_call: int, *periods: int) -> int:
-    """Steps in the chunk starting at ``step``: up to the next multiple of ``steps_per_call``
-    or of any non-zero period (e.g. evaluation, checkpoints), and never past ``end``.
+    """Steps in the chunk starting at ``step``.
+
+    Up to the next multiple of ``steps_per_call`` or of any non-zero period (e.g. evaluation,
+    checkpoints), and never past ``end``.
 
     Boundaries are absolute step numbers, so a run resumed at a boundary splits the rest of
     training into exactly the chunks an uninterrupted run uses (bit-for-bit resume).
