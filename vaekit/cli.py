@@ -151,7 +151,7 @@ TRAIN_FLAGS = {
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model (default: annealed β-VAE on dSprites)")
-    p.add_argument("--model", choices=MODEL_KINDS, help="model kind (default beta-vae-annealed)")
+    p.add_argument("--model", choices=MODEL_KINDS, help="model kind (default beta-tcvae)")
     p.add_argument("--config", help="TOML config file; flags override its values")
     p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")

@@ -51,7 +51,7 @@ class ConfigError(ValueError):
 class ModelConfig:
     """What is trained: the model kind and its encoder/decoder architecture."""
 
-    kind: str = "beta-vae-annealed"
+    kind: str = "beta-tcvae"
     architecture: str = "mlp"
     latent_dim: int = 10
     hidden: tuple[int, ...] = (512, 256)
@@ -90,7 +90,7 @@ class ObjectiveConfig:
     capacity_steps: int = 5000
     free_bits: float = 0.5
     tc_alpha: float = 1.0
-    tc_beta: float = 6.0
+    tc_beta: float = 15.0
     tc_gamma: float = 1.0
     mmd_alpha: float = 0.0
     mmd_lambda: float = 1000.0
@@ -163,7 +163,7 @@ class TrainConfig:
 
     steps: int = 6000
     batch_size: int = 64
-    lr: float = 5e-4
+    lr: float = 1e-3
     eval_every: int = 1000
     checkpoint_every: int = 1000
     keep: int = 2
