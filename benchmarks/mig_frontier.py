@@ -55,7 +55,11 @@ def summarize(path: str, write: bool) -> str:
         "The machine was shared with other jobs (a CI run, tests): wall and training seconds "
         "are upper bounds of an idle 2-core machine. Chen et al.'s MIG on the factor grid (8 "
         "values per factor, shape excluded) of the last checkpoint; its gap per factor; "
-        "active: latent dimensions with KL > 0.01 nats on validation.\n",
+        "active: latent dimensions with KL > 0.01 nats on validation. Overrides are relative "
+        "to the defaults the rows were run against (2026-12-04, before the default changed): "
+        "`beta-vae-annealed` (β 0 → 4 over 1,000 steps), `tc_beta` 6, Adam 5e-4, batch 64, "
+        "6,000 steps, seed 0. The new default (`beta-tcvae`, `tc_beta` 15, Adam 1e-3) is the "
+        "`tcvae-b15-lr1e-3` rows.\n",
         "| run | overrides | steps | train s | wall s | Chen MIG | "
         + " | ".join(f"gap {f}" for f in factors) + " | active |",
         "| --- | --- | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in factors)
