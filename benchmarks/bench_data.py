@@ -35,8 +35,14 @@ import optax
 from flax import nnx
 
 import vaekit
-from vaekit.data import IMAGE_SHAPE, NUM_COMBINATIONS, index_to_factors, render
-from vaekit.data.dsprites_device import render_dsprites_batch, render_indices_device
+from vaekit.data import (
+    IMAGE_SHAPE,
+    NUM_COMBINATIONS,
+    index_to_factors,
+    render,
+    render_dsprites_batch,
+    render_indices_device,
+)
 
 SCAN = 20
 HIDDEN = (512, 256)

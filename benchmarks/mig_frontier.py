@@ -21,8 +21,7 @@ from pathlib import Path
 
 import _common as C
 
-from vaekit.runner import RunConfig
-from vaekit.runner.run import start_run
+from vaekit.runner import RunConfig, start_run
 
 
 def parse_sets(items: list[str]) -> dict[str, dict]:

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from _common import machine
 
-from vaekit.quantizers.nearest import nearest_code
+from vaekit.quantizers import nearest_code
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- nearest_code:begin -->", "<!-- nearest_code:end -->"
@@ -99,7 +99,7 @@ def main() -> None:
     text = (
         "## Nearest-code search: direct vs chunked (`benchmarks/nearest_code.py`)\n\n"
         f"Machine: {machine()}; date {args.date}; jax {jax.__version__}; float32, "
-        f"`vaekit.quantizers.nearest.nearest_code`. Memory is XLA's `memory_analysis()` of the "
+        f"`vaekit.quantizers._nearest.nearest_code`. Memory is XLA's `memory_analysis()` of the "
         "compiled program (`temp_size_in_bytes`: scratch besides arguments and outputs).\n\n"
         + table(rows)
         + (f"\n\n{args.note}" if args.note else "")

@@ -23,8 +23,8 @@ from flax import nnx
 from sklearn.linear_model import LogisticRegression
 
 import vaekit
-from vaekit.data.digits import DIGITS_IMAGE_SHAPE, DIGITS_NUM_CLASSES, load_digits_dataset
-from vaekit.models.cvae import (
+from vaekit.data import DIGITS_IMAGE_SHAPE, DIGITS_NUM_CLASSES, load_digits_dataset
+from vaekit.models import (
     conditional_forward,
     conditional_forward_with_dropout,
     conditional_mlp_vae,

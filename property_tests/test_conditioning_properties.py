@@ -21,7 +21,7 @@ from vaekit.conditioning import (
     film,
     one_hot,
 )
-from vaekit.models.cvae import conditional_mlp_vae
+from vaekit.models import conditional_mlp_vae
 
 BATCH = 4
 CLASSES = 5

@@ -5,10 +5,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from vaekit.data._cifar import RECORD_BYTES, parse_cifar_records
 from vaekit.data._fetch import DatasetError
-from vaekit.data.cifar import RECORD_BYTES, parse_cifar_records
-from vaekit.data.idx import binarize, encode_idx, parse_idx
-from vaekit.data.shapes3d import labels_to_factors
+from vaekit.data._idx import binarize, encode_idx, parse_idx
+from vaekit.data._shapes3d import labels_to_factors
 
 _IDX_DTYPES = st.sampled_from(
     [np.uint8, np.int8, np.dtype(">i2"), np.dtype(">i4"), np.dtype(">f4"), np.dtype(">f8")]

@@ -1,4 +1,4 @@
-"""Hypothesis property tests for vaekit.data.dsprites_device.
+"""Hypothesis property tests for vaekit.data._dsprites_device.
 
 Every example is padded to one fixed batch size, so each jitted function compiles once.
 """
@@ -9,9 +9,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vaekit.data import FACTOR_SIZES, NUM_COMBINATIONS, factors_to_index, index_to_factors, render
-from vaekit.data.dsprites_device import (
+from vaekit.data import (
+    FACTOR_SIZES,
+    NUM_COMBINATIONS,
+    factors_to_index,
+    index_to_factors,
     index_to_factors_device,
+    render,
     render_device,
     render_dsprites_batch,
 )

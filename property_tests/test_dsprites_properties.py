@@ -1,4 +1,4 @@
-"""Hypothesis property tests for vaekit.data.dsprites.
+"""Hypothesis property tests for vaekit.data._dsprites.
 
 Every example renders at most three images, so the default settings profile stays cheap.
 """

@@ -9,18 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from property_tests.strategies import BATCH, LATENT, arrays
-from vaekit.quantizers.fsq import (
+from vaekit.quantizers import (
     fsq_bound,
     fsq_codes_to_indices,
     fsq_indices_to_codes,
     fsq_quantize,
-    round_ste,
-)
-from vaekit.quantizers.lfq import (
     lfq_codes_to_indices,
     lfq_entropy,
     lfq_indices_to_codes,
     lfq_quantize,
+    round_ste,
 )
 
 SHAPE = (BATCH, LATENT)

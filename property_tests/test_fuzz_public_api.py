@@ -54,7 +54,7 @@ from vaekit import plots, samplers
 from vaekit import quantizers as qz
 from vaekit import schedules as sch
 from vaekit.data import factors_to_index, index_to_factors, render
-from vaekit.models.factor_vae import FactorVAEOutput
+from vaekit.models import FactorVAEOutput
 
 MODULES = ("vaekit", "vaekit.objectives", "vaekit.quantizers", "vaekit.conditioning",
            "vaekit.schedules", "vaekit.evaluation", "vaekit.plots", "vaekit.data",

@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 from property_tests.strategies import BATCH, LATENT, arrays, floats
 from vaekit.models import VAEOutput
-from vaekit.objectives.dip import dip_covariance, dip_regularizer, dip_vae
-from vaekit.objectives.mmd import info_vae, mmd, mmd_vae
+from vaekit.objectives import dip_covariance, dip_regularizer, dip_vae, info_vae, mmd, mmd_vae
 
 KERNELS = ("rbf", "imq")
 SHAPE = (BATCH, LATENT)

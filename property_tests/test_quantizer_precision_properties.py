@@ -15,20 +15,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from property_tests.strategies import BATCH, LATENT, arrays
-from vaekit.quantizers.dead_code import reset_dead_codes
-from vaekit.quantizers.ema import ema_update, init_ema_state
-from vaekit.quantizers.fsq import (
+from vaekit.quantizers import (
     FSQ,
+    LFQ,
+    VectorQuantizer,
+    ema_update,
     fsq_codes_to_indices,
     fsq_indices_to_codes,
     fsq_quantize,
+    init_ema_state,
+    kmeans_init,
+    lfq_codes_to_indices,
+    lfq_quantize,
+    nearest_code,
+    quantize,
+    reset_dead_codes,
     round_ste,
 )
-from vaekit.quantizers.kmeans import kmeans_init
-from vaekit.quantizers.lfq import LFQ, lfq_codes_to_indices, lfq_quantize
-from vaekit.quantizers.module import VectorQuantizer
-from vaekit.quantizers.nearest import nearest_code
-from vaekit.quantizers.vector_quantize import quantize
 
 BF16, F32 = jnp.bfloat16, jnp.float32
 K, D = 8, LATENT

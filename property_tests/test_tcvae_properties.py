@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from property_tests.strategies import BATCH, LATENT, arrays
 from vaekit.models import VAEOutput
-from vaekit.objectives.tcvae import beta_tcvae, tc_decomposition
+from vaekit.objectives import beta_tcvae, tc_decomposition
 
 EVENT = (3, 2)
 DECOMPOSE = jax.jit(tc_decomposition, static_argnums=3)

@@ -11,11 +11,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from property_tests.strategies import arrays
-from vaekit.quantizers.ema import ema_update, init_ema_state
-from vaekit.quantizers.module import VectorQuantizer
-from vaekit.quantizers.nearest import nearest_code
-from vaekit.quantizers.residual import ResidualVQ
-from vaekit.quantizers.vector_quantize import quantize
+from vaekit.quantizers import (
+    ResidualVQ,
+    VectorQuantizer,
+    ema_update,
+    init_ema_state,
+    nearest_code,
+    quantize,
+)
 
 N, K, D = 16, 8, 4
 Z_SHAPE = (2, 2, 4, D)  # (B, H, W, D): 16 positions

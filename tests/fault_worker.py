@@ -97,11 +97,11 @@ def main() -> None:
         elif point not in ("chunk", "torn"):
             raise SystemExit(f"unknown fault point {point!r}")
 
-    import vaekit.runner.run
+    import vaekit.runner._run
     from vaekit.runner import RunConfig, resume_run, start_run
 
     if args.no_finish:
-        vaekit.runner.run._finish = lambda *args, **kwargs: None
+        vaekit.runner._run._finish = lambda *args, **kwargs: None
 
     samples: list[dict] = []
     held = False

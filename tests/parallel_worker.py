@@ -16,8 +16,7 @@ import optax
 
 import vaekit
 from tests.helpers import binary_batch, tiny_vae
-from vaekit.training.data import prefetch_to_device
-from vaekit.training.parallel import data_mesh, data_parallel, shard_batch
+from vaekit.training import data_mesh, data_parallel, prefetch_to_device, shard_batch
 
 NUM_STEPS, GLOBAL_BATCH = 4, 16
 

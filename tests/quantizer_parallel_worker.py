@@ -16,10 +16,10 @@ from flax import nnx
 
 import vaekit
 from tests.helpers import INPUT_SHAPE, binary_batch
-from vaekit.models.vqvae import VQVAE
-from vaekit.objectives.vq import vq_vae
-from vaekit.quantizers.module import VectorQuantizer
-from vaekit.training.parallel import data_mesh, data_parallel, shard_batch
+from vaekit.models import VQVAE
+from vaekit.objectives import vq_vae
+from vaekit.quantizers import VectorQuantizer
+from vaekit.training import data_mesh, data_parallel, shard_batch
 
 GLOBAL_BATCH, POSITIONS, DIM, CODES = 16, 4, 3, 16
 THRESHOLD = 2.0  # EMA count below which a code is reset: some of 16 codes get < 2 of 64 rows

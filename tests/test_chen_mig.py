@@ -5,14 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from vaekit.evaluation.chen_mig import (
+from vaekit.evaluation import (
+    DSpritesData,
+    IdentityObservationData,
     chen_mig,
     compute_chen_mig,
     estimate_entropies,
     grid_values,
+    mig,
 )
-from vaekit.evaluation.ground_truth import DSpritesData, IdentityObservationData
-from vaekit.evaluation.mig import mig
 
 SIZES = (4, 6, 10)
 DATA = IdentityObservationData(SIZES)

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from vaekit.cli import _progress_callback, main
-from vaekit.plots.curves import _robust_limits
+from vaekit.plots._curves import _robust_limits
 from vaekit.runner import ConfigError, RunConfig
 
 

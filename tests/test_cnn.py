@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 import vaekit
-from vaekit.models.cnn import CNNDecoder, CNNEncoder, ConvDecoder, ConvEncoder, ResidualBlock
+from vaekit.models import CNNDecoder, CNNEncoder, ConvDecoder, ConvEncoder, ResidualBlock
 
 # One small configuration shared by every test: eager parameter initialisation compiles once
 # per distinct kernel shape, so reusing shapes keeps the file fast.

@@ -12,13 +12,13 @@ import pytest
 from flax import nnx
 
 import vaekit
-from vaekit.data.digits import (
+from vaekit.data import (
     DIGITS_IMAGE_SHAPE,
     DIGITS_NUM_CLASSES,
     DIGITS_SIZE,
     load_digits_dataset,
 )
-from vaekit.models.cvae import (
+from vaekit.models import (
     ConditionalVAE,
     conditional_cnn_vae,
     conditional_forward,

@@ -7,8 +7,7 @@ import optax
 from flax import nnx
 
 import vaekit
-from vaekit.models import conditional_forward
-from vaekit.models.cvqvae import conditional_conv_vqvae
+from vaekit.models import conditional_conv_vqvae, conditional_forward
 
 
 def _model():

@@ -23,9 +23,9 @@ pytest.importorskip("pooch")
 Image = pytest.importorskip("PIL.Image")
 pytestmark = pytest.mark.usefixtures("clean_data_environment")
 
-from vaekit.data.cifar import CIFAR10_CLASSES  # noqa: E402
-from vaekit.data.idx import MNIST_CLASSES, encode_idx  # noqa: E402
-from vaekit.data.sources import (  # noqa: E402
+from vaekit.data._cifar import CIFAR10_CLASSES  # noqa: E402
+from vaekit.data._idx import MNIST_CLASSES, encode_idx  # noqa: E402
+from vaekit.data._sources import (  # noqa: E402
     DATASET_NAMES,
     REMOTE_FILES,
     DatasetError,

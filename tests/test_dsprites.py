@@ -198,7 +198,7 @@ def test_render_is_deterministic_and_row_independent():
 
 
 def test_render_matches_across_chunks(monkeypatch):
-    import vaekit.data.dsprites as dsprites
+    import vaekit.data._dsprites as dsprites
 
     factors = sample_factors(np.random.default_rng(3), 37)
     expected = render(factors)

@@ -8,14 +8,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vaekit.data import FACTOR_SIZES, NUM_COMBINATIONS, factors_to_index, index_to_factors, render
-from vaekit.data.dsprites import _fence
-from vaekit.data.dsprites_device import (
+from vaekit.data import (
+    FACTOR_SIZES,
+    NUM_COMBINATIONS,
+    factors_to_index,
+    index_to_factors,
     index_to_factors_device,
+    render,
     render_device,
     render_dsprites_batch,
     render_indices_device,
 )
+from vaekit.data._dsprites import _fence
 
 LAST = np.asarray(FACTOR_SIZES) - 1
 BATCH = 2048  # every jitted render below sees this batch (or the scan / vmap shapes): few compiles

@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 
 import vaekit
-from vaekit.data.dsprites import IMAGE_SHAPE, render, sample_factors
+from vaekit.data import IMAGE_SHAPE, render, sample_factors
 from vaekit.evaluation import (
     DSpritesData,
     GroundTruthData,
@@ -39,7 +39,7 @@ from vaekit.evaluation import (
     sap,
     sap_score_matrix,
 )
-from vaekit.evaluation.dci import _normalised_entropy
+from vaekit.evaluation._dci import _normalised_entropy
 
 SMALL = IdentityObservationData((3, 4, 5))
 
@@ -317,7 +317,7 @@ def test_beta_vae_rejects_a_single_class_training_set():
 
 
 def test_evaluate_representation_full_keys_on_synthetic_data(monkeypatch):
-    from vaekit.evaluation import metrics_all
+    from vaekit.evaluation import _metrics_all as metrics_all
 
     tiny = {
         "mig": {"num_train": 300},
@@ -484,7 +484,7 @@ def test_missing_scikit_learn_says_how_to_install_it(monkeypatch):
 def test_numpy_mutual_info_equals_sklearn():
     from sklearn.metrics import mutual_info_score as sk_mutual_info
 
-    from vaekit.evaluation.mutual_info import mutual_info_score
+    from vaekit.evaluation._mutual_info import mutual_info_score
 
     rng = np.random.default_rng(0)
     for _ in range(20):

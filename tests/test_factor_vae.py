@@ -10,7 +10,7 @@ from flax import nnx
 
 import vaekit
 from tests.helpers import INPUT_SHAPE, binary_batch
-from vaekit.models.factor_vae import (
+from vaekit.models._factor_vae import (
     PERMUTATION_STREAM,
     Discriminator,
     FactorVAEModel,

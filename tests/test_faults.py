@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import pytest
 
-import vaekit.runner.run as run_module
+import vaekit.runner._run as run_module
 from vaekit.cli import main
 from vaekit.runner import (
     ConfigError,
@@ -34,8 +34,8 @@ from vaekit.runner import (
     resume_run,
     start_run,
 )
-from vaekit.runner.lock import LOCK_NAME, check_not_in_use
-from vaekit.runner.run import committed_steps
+from vaekit.runner._lock import LOCK_NAME, check_not_in_use
+from vaekit.runner._run import committed_steps
 
 # orbax's asynchronous work abandoned by a failed save ends as "exception ignored" noise.
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

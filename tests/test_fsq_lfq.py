@@ -10,18 +10,15 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from vaekit.quantizers._output import QuantizerOutput
-from vaekit.quantizers.fsq import (
+from vaekit.quantizers import (
     FSQ,
+    LFQ,
+    code_usage_metrics,
     fsq_bound,
     fsq_codes_to_indices,
     fsq_implicit_codebook,
     fsq_indices_to_codes,
     fsq_quantize,
-    round_ste,
-)
-from vaekit.quantizers.lfq import (
-    LFQ,
     lfq_codes_to_indices,
     lfq_commitment_loss,
     lfq_entropy,
@@ -29,8 +26,9 @@ from vaekit.quantizers.lfq import (
     lfq_implicit_codebook,
     lfq_indices_to_codes,
     lfq_quantize,
+    round_ste,
 )
-from vaekit.quantizers.usage import code_usage_metrics
+from vaekit.quantizers._output import QuantizerOutput
 
 RNG = np.random.default_rng(0)
 LEVELS = (8, 5, 5, 5)

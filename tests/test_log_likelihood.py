@@ -12,7 +12,7 @@ from jaxtyping import TypeCheckError
 import vaekit
 from tests.helpers import binary_batch, tiny_vae
 from vaekit.evaluation import LogLikelihood, importance_log_weights, log_likelihood
-from vaekit.evaluation.log_likelihood import _batch_log_px_jit
+from vaekit.evaluation._log_likelihood import _batch_log_px_jit
 
 X = binary_batch(8)["x"]  # the shapes and sizes of the property tests: shared compiles
 KEY = jax.random.key(0)

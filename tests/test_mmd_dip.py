@@ -10,8 +10,10 @@ import optax
 import pytest
 
 from vaekit.models import VAEOutput
-from vaekit.objectives.dip import dip_covariance, dip_regularizer, dip_vae
-from vaekit.objectives.mmd import (
+from vaekit.objectives import (
+    dip_covariance,
+    dip_regularizer,
+    dip_vae,
     info_vae,
     inverse_multiquadric_kernel,
     mmd,

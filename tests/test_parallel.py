@@ -18,7 +18,7 @@ import pytest
 import vaekit
 from tests.helpers import binary_batch, tiny_vae
 from tests.parallel_worker import reference
-from vaekit.training.parallel import data_mesh, data_parallel, replicate, shard_batch
+from vaekit.training import data_mesh, data_parallel, replicate, shard_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).resolve().parent / "parallel_worker.py"

@@ -25,8 +25,8 @@ from vaekit.objectives import tc_decomposition
 from vaekit.plots import traverse_latents
 from vaekit.quantizers import VectorQuantizer
 from vaekit.runner import MODEL_KINDS, ConfigError, RunConfig
-from vaekit.runner.report import write_samples
-from vaekit.runner.zoo import build_forward, build_model, build_objective
+from vaekit.runner._report import write_samples
+from vaekit.runner._zoo import build_forward, build_model, build_objective
 
 # ---------------------------------------------------------------------------------------------
 # Helpers

@@ -30,7 +30,7 @@ from vaekit.reproduce import (
     summarize,
     validate_result,
 )
-from vaekit.reproduce.results import TABLE_MARKER
+from vaekit.reproduce._results import TABLE_MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = """
@@ -152,7 +152,9 @@ def test_smoke_profiles_skip_variants_that_still_build():
     # The smoke runs train two of four models / variants / schedules; the others must build.
     from flax import nnx
 
-    from vaekit.reproduce import annealing, disentanglement, vq
+    from vaekit.reproduce import _annealing as annealing
+    from vaekit.reproduce import _disentanglement as disentanglement
+    from vaekit.reproduce import _vq as vq
 
     # nnx.eval_shape: the modules are built abstractly (no parameter initialisation runs).
     config = reproduction_config("disentanglement", "smoke")

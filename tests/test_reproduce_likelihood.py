@@ -13,7 +13,7 @@ import pytest
 
 from vaekit.data import DatasetError
 from vaekit.reproduce import read_result, reproduction_config, run_reproduction
-from vaekit.reproduce.likelihood import (
+from vaekit.reproduce._likelihood import (
     MODELS,
     PUBLISHED,
     build,

@@ -11,10 +11,10 @@ pytest.importorskip("pooch")
 pytestmark = pytest.mark.usefixtures("clean_data_environment")
 
 from vaekit.cli import main  # noqa: E402
-from vaekit.data.idx import encode_idx  # noqa: E402
+from vaekit.data._idx import encode_idx  # noqa: E402
 from vaekit.runner import RunConfig, load_run, resume_run, start_run  # noqa: E402
-from vaekit.runner.config import SOURCE_DATASETS  # noqa: E402
-from vaekit.runner.datasets import load_data  # noqa: E402
+from vaekit.runner._config import SOURCE_DATASETS  # noqa: E402
+from vaekit.runner._datasets import load_data  # noqa: E402
 
 SMALL = ["--latent-dim", "2", "--hidden", "16", "--steps", "20", "--batch-size", "8",
          "--eval-every", "10", "--checkpoint-every", "10", "--no-progress"]
@@ -116,8 +116,8 @@ def test_dynamic_binarization_run_resumes_bit_for_bit(tmp_path):
 
 
 def test_streamed_arrays_run_resumes_bit_for_bit_with_the_stream_state_checkpointed(tmp_path):
-    from vaekit.data.array_store import write_arrays
-    from vaekit.runner.checkpoint import Checkpoints
+    from vaekit.data import write_arrays
+    from vaekit.runner import Checkpoints
 
     rng = np.random.default_rng(2)
     chunks = ({"x": rng.integers(0, 256, (40, 8, 8, 1), dtype=np.uint8),
@@ -146,8 +146,8 @@ def test_streamed_arrays_run_resumes_bit_for_bit_with_the_stream_state_checkpoin
 
 
 def test_resuming_a_streamed_run_without_a_stream_state_is_refused(tmp_path):
-    from vaekit.data.array_store import write_arrays
-    from vaekit.runner.checkpoint import CheckpointError
+    from vaekit.data import write_arrays
+    from vaekit.runner import CheckpointError
 
     rng = np.random.default_rng(3)
     store = write_arrays(tmp_path / "store",
@@ -207,7 +207,7 @@ def test_every_source_loads_for_a_run_then_from_the_warm_cache_offline(
     import re
     from pathlib import Path
 
-    from vaekit.runner.config import ConfigError, DataConfig
+    from vaekit.runner import ConfigError, DataConfig
 
     registry = _publish_source(name, server, tmp_path)
     registry_file = tmp_path / "registry.json"

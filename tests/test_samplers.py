@@ -25,7 +25,7 @@ from vaekit.samplers import (
     sample_with_gmm,
     two_stage_latents,
 )
-from vaekit.samplers.two_stage import _stage1_codes
+from vaekit.samplers._two_stage import _stage1_codes
 
 KEY = jax.random.key(0)
 POINTS = np.random.default_rng(0).normal(size=(30, 2)).astype(np.float32)

@@ -14,9 +14,14 @@ from flax import nnx
 
 import vaekit
 from tests.helpers import binary_batch, tiny_vae
-from vaekit.training.data import prefetch_to_device, stack_batches
-from vaekit.training.loop import device_resident, train_chunks
-from vaekit.training.precision import cast_floating, mixed_precision
+from vaekit.training import (
+    cast_floating,
+    device_resident,
+    mixed_precision,
+    prefetch_to_device,
+    stack_batches,
+    train_chunks,
+)
 
 # ----------------------------------------------------------------- device-resident data
 

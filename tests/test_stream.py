@@ -14,7 +14,7 @@ import pytest
 from flax import nnx
 
 import vaekit
-from vaekit.data.array_store import MANIFEST, ArrayStoreError, open_arrays, write_arrays
+from vaekit.data._array_store import MANIFEST, ArrayStoreError, open_arrays, write_arrays
 
 grain = pytest.importorskip("grain")
 

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from vaekit.models import VAEOutput
-from vaekit.objectives.tcvae import (
+from vaekit.objectives import (
     TCTerms,
     beta_tcvae,
     gaussian_log_density,

@@ -9,7 +9,7 @@ from flax import nnx
 
 import vaekit
 from vaekit.runner import RunConfig
-from vaekit.runner.zoo import build_model, has_convolutions, scan_chunks
+from vaekit.runner._zoo import build_model, has_convolutions, scan_chunks
 from vaekit.training import train_chunks
 
 

@@ -12,16 +12,22 @@ from flax import nnx
 
 import vaekit
 from tests.helpers import binary_batch
-from vaekit.models.vqvae import VQVAE
-from vaekit.objectives.vq import vq_vae
-from vaekit.quantizers import FSQ
-from vaekit.quantizers.dead_code import reset_dead_codes
-from vaekit.quantizers.ema import ema_update, init_ema_state
-from vaekit.quantizers.kmeans import kmeans_init
-from vaekit.quantizers.module import EMAStats, VectorQuantizer
-from vaekit.quantizers.nearest import nearest_code
-from vaekit.quantizers.residual import ResidualVQ
-from vaekit.quantizers.vector_quantize import code_usage, quantize, rotation_trick
+from vaekit.models import VQVAE
+from vaekit.objectives import vq_vae
+from vaekit.quantizers import (
+    FSQ,
+    EMAStats,
+    ResidualVQ,
+    VectorQuantizer,
+    code_usage,
+    ema_update,
+    init_ema_state,
+    kmeans_init,
+    nearest_code,
+    quantize,
+    reset_dead_codes,
+    rotation_trick,
+)
 
 RNG = np.random.default_rng(0)
 Z = RNG.normal(size=(2, 3, 3, 4)).astype(np.float32)  # (B, H, W, D)

@@ -6,8 +6,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vaekit.reproduce.registry import REPRODUCTIONS
-from vaekit.runner.config import (
+from vaekit.reproduce._registry import REPRODUCTIONS
+from vaekit.runner._config import (
     ARCHITECTURES,
     BINARIZE,
     DATASETS,
@@ -279,7 +279,7 @@ def _progress_callback(console, total: int, start: int, enabled: bool):
 
 def _train(args, console) -> None:
     from vaekit.runner import RunConfig, resume_run, start_run
-    from vaekit.runner.run import check_new_run_dir, default_run_dir
+    from vaekit.runner._run import check_new_run_dir, default_run_dir
 
     if args.resume:
         given = [f for f, (s, k, _) in TRAIN_FLAGS.items() if getattr(args, f"{s}.{k}") is not None]
@@ -312,7 +312,7 @@ def _from_checkpoint(args, console) -> None:
     import jax
 
     from vaekit.runner import load_run
-    from vaekit.runner.report import write_class_samples, write_reconstructions, write_samples
+    from vaekit.runner._report import write_class_samples, write_reconstructions, write_samples
 
     parts = load_run(args.run_dir, args.checkpoint)
     model = parts.state.model()
@@ -322,7 +322,7 @@ def _from_checkpoint(args, console) -> None:
     out = Path(args.out) if args.out else Path(args.run_dir) / default
     if args.command == "sample" and sampler != "prior":
         from vaekit.plots import image_grid_figure
-        from vaekit.runner.posthoc import posthoc_images
+        from vaekit.runner._posthoc import posthoc_images
 
         images = posthoc_images(parts, model, sampler, jax.random.key(args.seed), args.num,
                                 args.components)
@@ -331,7 +331,7 @@ def _from_checkpoint(args, console) -> None:
         write_class_samples(model, parts.data.num_classes, jax.random.key(args.seed), out,
                             args.num)
     elif args.command == "sample":
-        from vaekit.runner.posthoc import load_code_prior
+        from vaekit.runner._posthoc import load_code_prior
 
         code_prior = None
         if parts.config.model.kind in QUANTIZED_KINDS:
@@ -349,7 +349,7 @@ def _from_checkpoint(args, console) -> None:
 
 
 def _eval(args, console) -> None:
-    from vaekit.runner.evaluate import evaluate_run
+    from vaekit.runner._evaluate import evaluate_run
 
     report = evaluate_run(args.run_dir, args.checkpoint, quick=args.quick,
                           nll_samples=args.nll_samples)
@@ -393,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
     from vaekit.runner import CheckpointError, ConfigError, NonFiniteError
-    from vaekit.runner.run import RunInterrupted, StorageError
+    from vaekit.runner._run import RunInterrupted, StorageError
 
     console = Console()
     try:

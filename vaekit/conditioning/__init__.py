@@ -9,12 +9,12 @@
   :func:`guided_logits` for sampling.
 """
 
-from vaekit.conditioning.concat import broadcast_label_channels, concat_label
-from vaekit.conditioning.dropout import drop_labels
-from vaekit.conditioning.embedding import LabelEmbedding
-from vaekit.conditioning.film import FiLMGenerator, film
-from vaekit.conditioning.guidance import guided_logits
-from vaekit.conditioning.one_hot import check_labels, one_hot
+from vaekit.conditioning._concat import broadcast_label_channels, concat_label
+from vaekit.conditioning._dropout import drop_labels
+from vaekit.conditioning._embedding import LabelEmbedding
+from vaekit.conditioning._film import FiLMGenerator, film
+from vaekit.conditioning._guidance import guided_logits
+from vaekit.conditioning._one_hot import check_labels, one_hot
 
 __all__ = [
     "FiLMGenerator",

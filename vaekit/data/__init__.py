@@ -10,15 +10,15 @@ dSprites file, Shapes3D and image folders, downloaded with pooch into a hash-che
 (``uint8_to_float``, ``dynamic_binarize``, ``chain``) run inside the compiled train step.
 """
 
-from vaekit.data.array_store import ArrayStoreError, open_arrays, write_arrays
-from vaekit.data.digits import (
+from vaekit.data._array_store import ArrayStoreError, open_arrays, write_arrays
+from vaekit.data._digits import (
     DIGITS_IMAGE_SHAPE,
     DIGITS_NUM_CLASSES,
     DIGITS_SIZE,
     DigitsSplit,
     load_digits_dataset,
 )
-from vaekit.data.dsprites import (
+from vaekit.data._dsprites import (
     FACTOR_NAMES,
     FACTOR_SIZES,
     IMAGE_SHAPE,
@@ -33,20 +33,20 @@ from vaekit.data.dsprites import (
     sample_factors,
     split_indices,
 )
-from vaekit.data.dsprites_device import (
+from vaekit.data._dsprites_device import (
     index_to_factors_device,
     render_device,
     render_dsprites_batch,
     render_indices_device,
 )
-from vaekit.data.sources import (
+from vaekit.data._sources import (
     DATASET_NAMES,
     DatasetError,
     ImageDataset,
     cache_dir,
     load_dataset,
 )
-from vaekit.data.transforms import chain, dynamic_binarize, uint8_to_float
+from vaekit.data._transforms import chain, dynamic_binarize, uint8_to_float
 
 __all__ = [
     "index_to_factors_device",

@@ -107,7 +107,7 @@ def cache_dir(data_dir: str | os.PathLike | None = None) -> Path:
     Nothing is created.
 
     Example:
-        >>> from vaekit.data._fetch import cache_dir
+        >>> from vaekit.data import cache_dir
         >>> str(cache_dir("/tmp/my-data"))
         '/tmp/my-data'
     """
@@ -265,7 +265,8 @@ def fetch(remote: RemoteFile, *, data_dir: str | os.PathLike | None = None,
             where to put it. Nothing partial is left in the cache.
 
     Example:
-        >>> from vaekit.data._fetch import RemoteFile, fetch, DatasetError
+        >>> from vaekit.data import DatasetError
+        >>> from vaekit.data._fetch import RemoteFile, fetch
         >>> try:
         ...     fetch(RemoteFile("demo/x.bin", None, "sha256:" + "0" * 64), data_dir="/nonexistent")
         ... except DatasetError as error:
@@ -323,7 +324,8 @@ def fetch_all(remotes: list[RemoteFile], *, data_dir: str | os.PathLike | None =
     does not discover them one at a time.
 
     Example:
-        >>> from vaekit.data._fetch import RemoteFile, fetch_all, DatasetError
+        >>> from vaekit.data import DatasetError
+        >>> from vaekit.data._fetch import RemoteFile, fetch_all
         >>> files = [RemoteFile(f"demo/{n}", None, "sha256:" + "0" * 64) for n in "ab"]
         >>> try:
         ...     fetch_all(files, data_dir="/nonexistent")

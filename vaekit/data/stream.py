@@ -1,13 +1,13 @@
 """Out-of-core, multi-host input on grain: shuffled batches from memory-mapped arrays.
 
-A data set written by :func:`vaekit.data.array_store.write_arrays` is read through its
+A data set written by :func:`vaekit.data._array_store.write_arrays` is read through its
 memory maps (:class:`ArraySource`), shuffled and sharded across JAX processes by a grain
 ``MapDataset`` pipeline (the order of ``grain.samplers.IndexSampler``), a whole batch
 gathered with one fancy index (:func:`stream_batches`). The order is a pure function of
 ``(seed, shard_index, shard_count, batch_size)``, and the iterator's state (``get_state()``:
 JSON bytes) restores it exactly: a stream rebuilt with ``state=`` yields exactly the batches
 the uninterrupted stream would have yielded next. :func:`stream_chunks` trains from such a
-stream in the chunks of :func:`vaekit.training.loop.train_chunks` and hands back the stream
+stream in the chunks of :func:`vaekit.training._loop.train_chunks` and hands back the stream
 state after each chunk, to be checkpointed with the train state (see
 :func:`stream_state_to_json` for the orbax recipe).
 
@@ -15,7 +15,7 @@ Requires the optional dependency grain: ``pip install 'vaekit[stream]'``.
 
 Example:
   >>> import tempfile, numpy as np
-  >>> from vaekit.data.array_store import write_arrays
+  >>> from vaekit.data import write_arrays
   >>> path = write_arrays(tempfile.mkdtemp() + "/set", {"x": np.arange(8, dtype=np.uint8)})
   >>> stream = stream_batches(path, batch_size=4, seed=0, num_epochs=1)
   >>> [b["x"].tolist() for b in stream]  # one epoch: a permutation of the 8 rows
@@ -33,11 +33,11 @@ import jax
 import numpy as np
 
 from vaekit._checks import check_int
-from vaekit.data.array_store import open_arrays
-from vaekit.training.data import prefetch_to_device, stack_tree
-from vaekit.training.loop import chunk_length
-from vaekit.training.train_state import TrainState
-from vaekit.training.train_step import TrainStep
+from vaekit.data._array_store import open_arrays
+from vaekit.training._data import prefetch_to_device, stack_tree
+from vaekit.training._loop import chunk_length
+from vaekit.training._train_state import TrainState
+from vaekit.training._train_step import TrainStep
 
 try:
     import grain
@@ -53,7 +53,7 @@ _MAX_SEED = 2**32
 class ArraySource:
     """grain random-access source over equally long arrays: ``source[i] == {name: a[i]}``.
 
-    Built from a :func:`~vaekit.data.array_store.write_arrays` directory (read-only memory
+    Built from a :func:`~vaekit.data._array_store.write_arrays` directory (read-only memory
     maps: a row is read from disk when it is indexed) or from a mapping of in-memory arrays.
     Rows keep their dtype (uint8 images stay uint8). ``repr`` names only the structure
     (rows, names, row shapes, dtypes), which grain checks when it restores a stream state, so
@@ -266,7 +266,7 @@ def stream_batches(
     have yielded next.
 
     Args:
-      data: a :func:`~vaekit.data.array_store.write_arrays` directory, a mapping of
+      data: a :func:`~vaekit.data._array_store.write_arrays` directory, a mapping of
         equally long arrays, or an :class:`ArraySource`.
       batch_size: examples per batch (per process).
       seed: shuffle seed, ``0 <= seed < 2**32``.
@@ -422,9 +422,9 @@ def stream_chunks(
 ) -> Iterator[tuple[TrainState, int, dict[str, np.ndarray], StreamState]]:
     """Trains on ``stream`` chunk by chunk, yielding ``(state, step, metrics, stream_state)``.
 
-    The chunks are those of :func:`vaekit.training.loop.train_chunks`: from ``state.step``,
+    The chunks are those of :func:`vaekit.training._loop.train_chunks`: from ``state.step``,
     up to absolute multiples of ``steps_per_call`` and of each non-zero period
-    (:func:`~vaekit.training.loop.chunk_length`), ``k`` batches stacked ``(k, B, ...)``
+    (:func:`~vaekit.training._loop.chunk_length`), ``k`` batches stacked ``(k, B, ...)``
     through one ``train.multi_step``. ``metrics`` holds ``(k,)`` host arrays per name.
     ``stream_state`` is the stream's ``get_state()`` after exactly the ``k * chunks``
     batches trained on so far: checkpoint it with the train state, and a stream rebuilt

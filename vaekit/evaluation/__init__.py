@@ -11,15 +11,15 @@ Array-level metrics (:func:`mig`, :func:`sap`, :func:`dci`) take batch-first ``c
 representation function; :func:`evaluate_representation` / :func:`evaluate_model` run them all.
 """
 
-from vaekit.evaluation.beta_vae_score import compute_beta_vae
-from vaekit.evaluation.chen_mig import (
+from vaekit.evaluation._beta_vae_score import compute_beta_vae
+from vaekit.evaluation._chen_mig import (
     ChenMIG,
     chen_mig,
     compute_chen_mig,
     estimate_entropies,
     grid_values,
 )
-from vaekit.evaluation.dci import (
+from vaekit.evaluation._dci import (
     PREDICTORS,
     completeness,
     compute_dci,
@@ -27,26 +27,26 @@ from vaekit.evaluation.dci import (
     dci_importance_matrix,
     disentanglement,
 )
-from vaekit.evaluation.discretize import histogram_discretize
-from vaekit.evaluation.factor_vae import compute_factor_vae, majority_vote_accuracy
-from vaekit.evaluation.ground_truth import DSpritesData, GroundTruthData, IdentityObservationData
-from vaekit.evaluation.latents import encode_dataset, latent_statistics, mean_representation
-from vaekit.evaluation.log_likelihood import (
+from vaekit.evaluation._discretize import histogram_discretize
+from vaekit.evaluation._factor_vae import compute_factor_vae, majority_vote_accuracy
+from vaekit.evaluation._ground_truth import DSpritesData, GroundTruthData, IdentityObservationData
+from vaekit.evaluation._latents import encode_dataset, latent_statistics, mean_representation
+from vaekit.evaluation._log_likelihood import (
     LogLikelihood,
     importance_log_weights,
     log_likelihood,
 )
-from vaekit.evaluation.metrics_all import (
+from vaekit.evaluation._metrics_all import (
     FULL_SIZES,
     NUM_LATENT_SAMPLES,
     QUICK_SIZES,
     evaluate_model,
     evaluate_representation,
 )
-from vaekit.evaluation.mig import compute_mig, mig
-from vaekit.evaluation.mutual_info import discrete_entropy, discrete_mutual_info
-from vaekit.evaluation.sampling import RepresentationFn, sample_codes_and_factors
-from vaekit.evaluation.sap import compute_sap, sap, sap_score_matrix
+from vaekit.evaluation._mig import compute_mig, mig
+from vaekit.evaluation._mutual_info import discrete_entropy, discrete_mutual_info
+from vaekit.evaluation._sampling import RepresentationFn, sample_codes_and_factors
+from vaekit.evaluation._sap import compute_sap, sap, sap_score_matrix
 
 __all__ = [
     "ChenMIG",

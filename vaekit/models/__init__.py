@@ -1,11 +1,11 @@
 """Encoders, decoders and model containers (plain Flax NNX modules)."""
 
-from vaekit.models.activations import ACTIVATIONS, get_activation
-from vaekit.models.cnn import CNNDecoder, CNNEncoder, ConvDecoder, ConvEncoder, ResidualBlock
-from vaekit.models.code_io import decode_codes, encode_codes
-from vaekit.models.code_prior import CodePrior, code_prior_forward
-from vaekit.models.code_sampling import sample_codes
-from vaekit.models.cvae import (
+from vaekit.models._activations import ACTIVATIONS, get_activation
+from vaekit.models._cnn import CNNDecoder, CNNEncoder, ConvDecoder, ConvEncoder, ResidualBlock
+from vaekit.models._code_io import decode_codes, encode_codes
+from vaekit.models._code_prior import CodePrior, code_prior_forward
+from vaekit.models._code_sampling import sample_codes
+from vaekit.models._cvae import (
     ConditionalVAE,
     conditional_cnn_vae,
     conditional_forward,
@@ -13,27 +13,27 @@ from vaekit.models.cvae import (
     conditional_mlp_vae,
     label_code_dim,
 )
-from vaekit.models.cvqvae import ConditionalVQVAE, conditional_conv_vqvae
-from vaekit.models.factor_vae import (
+from vaekit.models._cvqvae import ConditionalVQVAE, conditional_conv_vqvae
+from vaekit.models._factor_vae import (
     DISCRIMINATOR_HIDDEN,
     Discriminator,
     FactorVAEModel,
     FactorVAEOutput,
     factor_vae_mlp,
 )
-from vaekit.models.hierarchical import (
+from vaekit.models._hierarchical import (
     HierarchicalVAE,
     HierarchicalVAEOutput,
     mlp_hierarchical_vae,
     precision_weighted_merge,
 )
-from vaekit.models.hierarchical_cnn import cnn_hierarchical_vae
-from vaekit.models.iaf import IAFVAE, MADE, IAFFlow
-from vaekit.models.mlp import MLPDecoder, MLPEncoder
-from vaekit.models.reparameterize import reparameterize
-from vaekit.models.vae import VAE, VAEOutput
-from vaekit.models.vampprior import VampPriorVAE, mixture_log_density
-from vaekit.models.vqvae import VQVAE, VQVAEOutput
+from vaekit.models._hierarchical_cnn import cnn_hierarchical_vae
+from vaekit.models._iaf import IAFVAE, MADE, IAFFlow
+from vaekit.models._mlp import MLPDecoder, MLPEncoder
+from vaekit.models._reparameterize import reparameterize
+from vaekit.models._vae import VAE, VAEOutput
+from vaekit.models._vampprior import VampPriorVAE, mixture_log_density
+from vaekit.models._vqvae import VQVAE, VQVAEOutput
 
 __all__ = [
     "IAFFlow",

@@ -1,12 +1,12 @@
 """Pure objective terms and objectives: ``objective(out, batch, step) -> (loss, metrics)``."""
 
 from vaekit._permute import permute_dims
-from vaekit.objectives.beta_vae import beta_vae
-from vaekit.objectives.capacity import capacity_penalty, capacity_term, capacity_vae
-from vaekit.objectives.code_prior import code_prior_nll
-from vaekit.objectives.compose import ComposedObjective, Reporter, Term, compose
-from vaekit.objectives.dip import DIP_KINDS, dip_covariance, dip_regularizer, dip_vae
-from vaekit.objectives.factor_vae import (
+from vaekit.objectives._beta_vae import beta_vae
+from vaekit.objectives._capacity import capacity_penalty, capacity_term, capacity_vae
+from vaekit.objectives._code_prior import code_prior_nll
+from vaekit.objectives._compose import ComposedObjective, Reporter, Term, compose
+from vaekit.objectives._dip import DIP_KINDS, dip_covariance, dip_regularizer, dip_vae
+from vaekit.objectives._factor_vae import (
     DISCRIMINATOR_ADAM,
     VAE_ADAM,
     density_ratio_tc,
@@ -15,13 +15,13 @@ from vaekit.objectives.factor_vae import (
     factor_vae_optimizer,
     submodule_labels,
 )
-from vaekit.objectives.free_bits import free_bits_kl, free_bits_term, free_bits_vae
-from vaekit.objectives.hierarchical import (
+from vaekit.objectives._free_bits import free_bits_kl, free_bits_term, free_bits_vae
+from vaekit.objectives._hierarchical import (
     gaussian_kl_between,
     hierarchical_kl_term,
     hierarchical_vae,
 )
-from vaekit.objectives.iwae import (
+from vaekit.objectives._iwae import (
     IWAEObjective,
     IWAEOutput,
     effective_sample_size,
@@ -29,14 +29,14 @@ from vaekit.objectives.iwae import (
     iwae_bound,
     iwae_forward,
 )
-from vaekit.objectives.kl import gaussian_kl, gaussian_kl_per_dim
-from vaekit.objectives.likelihoods import (
+from vaekit.objectives._kl import gaussian_kl, gaussian_kl_per_dim
+from vaekit.objectives._likelihoods import (
     LIKELIHOODS,
     bernoulli_nll,
     gaussian_nll,
     sum_of_squares,
 )
-from vaekit.objectives.mmd import (
+from vaekit.objectives._mmd import (
     KERNELS,
     info_vae,
     inverse_multiquadric_kernel,
@@ -45,17 +45,17 @@ from vaekit.objectives.mmd import (
     mmd_vae,
     rbf_kernel,
 )
-from vaekit.objectives.monitoring import kl_monitor, kl_monitoring_metrics
-from vaekit.objectives.reductions import batch_mean, sum_event
-from vaekit.objectives.sampled_kl import (
+from vaekit.objectives._monitoring import kl_monitor, kl_monitoring_metrics
+from vaekit.objectives._reductions import batch_mean, sum_event
+from vaekit.objectives._sampled_kl import (
     SampledVAEOutput,
     sampled_kl,
     sampled_kl_term,
     sampled_kl_vae,
 )
-from vaekit.objectives.tcvae import TCTerms, beta_tcvae, gaussian_log_density, tc_decomposition
-from vaekit.objectives.terms import kl_term, reconstruction_term
-from vaekit.objectives.vq import quantized_autoencoder, quantizer_loss_term, vq_vae
+from vaekit.objectives._tcvae import TCTerms, beta_tcvae, gaussian_log_density, tc_decomposition
+from vaekit.objectives._terms import kl_term, reconstruction_term
+from vaekit.objectives._vq import quantized_autoencoder, quantizer_loss_term, vq_vae
 
 __all__ = [
     "SampledVAEOutput",

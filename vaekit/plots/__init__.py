@@ -11,10 +11,10 @@ Example:
     (2, 7, 6)
 """
 
-from vaekit.plots.bars import bar_chart_figure, heatmap_figure
-from vaekit.plots.curves import loss_curves_figure, overlay_figure
-from vaekit.plots.reconstructions import image_grid_figure, reconstruction_figure
-from vaekit.plots.traversal import latent_traversal_figure, traverse_latents
+from vaekit.plots._bars import bar_chart_figure, heatmap_figure
+from vaekit.plots._curves import loss_curves_figure, overlay_figure
+from vaekit.plots._reconstructions import image_grid_figure, reconstruction_figure
+from vaekit.plots._traversal import latent_traversal_figure, traverse_latents
 
 __all__ = [
     "bar_chart_figure",

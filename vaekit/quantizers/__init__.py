@@ -5,10 +5,9 @@ gradients, EMA codebooks with dead-code reset (the robust default), k-means init
 residual VQ, FSQ (Mentzer et al. 2023) and LFQ (Yu et al. 2023).
 """
 
-from vaekit.quantizers._output import QuantizerOutput
-from vaekit.quantizers.dead_code import reset_dead_codes
-from vaekit.quantizers.ema import EMAState, ema_update, init_ema_state
-from vaekit.quantizers.fsq import (
+from vaekit.quantizers._dead_code import reset_dead_codes
+from vaekit.quantizers._ema import EMAState, ema_update, init_ema_state
+from vaekit.quantizers._fsq import (
     FSQ,
     fsq_bound,
     fsq_codes_to_indices,
@@ -17,8 +16,8 @@ from vaekit.quantizers.fsq import (
     fsq_quantize,
     round_ste,
 )
-from vaekit.quantizers.kmeans import kmeans_init
-from vaekit.quantizers.lfq import (
+from vaekit.quantizers._kmeans import kmeans_init
+from vaekit.quantizers._lfq import (
     LFQ,
     LFQ_MAX_ENTROPY_DIM,
     LFQEntropy,
@@ -30,11 +29,12 @@ from vaekit.quantizers.lfq import (
     lfq_indices_to_codes,
     lfq_quantize,
 )
-from vaekit.quantizers.module import CODEBOOK_INITS, EMAStats, VectorQuantizer
-from vaekit.quantizers.nearest import nearest_code
-from vaekit.quantizers.residual import ResidualVQ
-from vaekit.quantizers.usage import code_usage_metrics, perplexity
-from vaekit.quantizers.vector_quantize import (
+from vaekit.quantizers._module import CODEBOOK_INITS, EMAStats, VectorQuantizer
+from vaekit.quantizers._nearest import nearest_code
+from vaekit.quantizers._output import QuantizerOutput
+from vaekit.quantizers._residual import ResidualVQ
+from vaekit.quantizers._usage import code_usage_metrics, perplexity
+from vaekit.quantizers._vector_quantize import (
     ESTIMATORS,
     VQResult,
     code_usage,

@@ -2,11 +2,11 @@
 
 One module per reproduction (``capacity``, ``disentanglement``, ``vq``, ``annealing``,
 ``cvae``, ``likelihood``), a registry (:func:`run_reproduction`) and the result record
-(:mod:`vaekit.reproduce.results`). Results and plots of the quick profiles are in
+(:func:`vaekit.reproduce.validate_result`). Results and plots of the quick profiles are in
 ``docs/reproductions.md``.
 """
 
-from vaekit.reproduce.registry import (
+from vaekit.reproduce._registry import (
     DEFAULT_OUT,
     PROFILES,
     REPRODUCTIONS,
@@ -14,7 +14,7 @@ from vaekit.reproduce.registry import (
     reproduction_config,
     run_reproduction,
 )
-from vaekit.reproduce.results import (
+from vaekit.reproduce._results import (
     RESULT_KEYS,
     SCHEMA,
     append_jsonl,

@@ -1,7 +1,7 @@
 """The training runner behind ``vaekit train``: configs, checkpoints, exact resume."""
 
-from vaekit.runner.checkpoint import CheckpointError, Checkpoints
-from vaekit.runner.config import (
+from vaekit.runner._checkpoint import CheckpointError, Checkpoints
+from vaekit.runner._config import (
     MODEL_KINDS,
     ConfigError,
     DataConfig,
@@ -10,8 +10,8 @@ from vaekit.runner.config import (
     RunConfig,
     TrainConfig,
 )
-from vaekit.runner.lock import RunDirInUse
-from vaekit.runner.run import (
+from vaekit.runner._lock import RunDirInUse
+from vaekit.runner._run import (
     NonFiniteError,
     RunInterrupted,
     StorageError,

@@ -13,7 +13,7 @@ uses them as ``sampler = fit_*(model, train_images, ..., key=key)`` then
 ``sample_*(model, sampler, key, n) -> decoder outputs``.
 """
 
-from vaekit.samplers.gmm import (
+from vaekit.samplers._gmm import (
     COVARIANCE_TYPES,
     GaussianMixture,
     GaussianMixtureFit,
@@ -22,14 +22,14 @@ from vaekit.samplers.gmm import (
     gmm_responsibilities,
     sample_gmm,
 )
-from vaekit.samplers.latent_gmm import fit_latent_gmm, sample_with_gmm
-from vaekit.samplers.learned_gamma import (
+from vaekit.samplers._latent_gmm import fit_latent_gmm, sample_with_gmm
+from vaekit.samplers._learned_gamma import (
     LearnedGammaOutput,
     LearnedGammaVAE,
     learned_gamma_nll_term,
     learned_gamma_vae_objective,
 )
-from vaekit.samplers.two_stage import (
+from vaekit.samplers._two_stage import (
     CODES,
     TwoStageSampler,
     fit_two_stage,

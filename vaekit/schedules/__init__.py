@@ -4,12 +4,12 @@ Any optax schedule (constant, linear, cosine, piecewise, join) works wherever va
 weight; this package adds what optax lacks for KL annealing and capacity control.
 """
 
-from vaekit.schedules.as_schedule import as_schedule, evaluate
-from vaekit.schedules.capacity import capacity_schedule
-from vaekit.schedules.cyclical import cyclical_schedule
-from vaekit.schedules.logistic import logistic_schedule
-from vaekit.schedules.named import SCHEDULE_NAMES, named_schedule
-from vaekit.schedules.warmup import epochs_to_steps, linear_warmup
+from vaekit.schedules._as_schedule import as_schedule, evaluate
+from vaekit.schedules._capacity import capacity_schedule
+from vaekit.schedules._cyclical import cyclical_schedule
+from vaekit.schedules._logistic import logistic_schedule
+from vaekit.schedules._named import SCHEDULE_NAMES, named_schedule
+from vaekit.schedules._warmup import epochs_to_steps, linear_warmup
 
 __all__ = [
     "SCHEDULE_NAMES",

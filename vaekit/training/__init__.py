@@ -1,7 +1,7 @@
 """The generic train step, its state, the host loop, data feeding, precision and parallelism."""
 
-from vaekit.training.data import Prefetcher, prefetch_to_device, stack_batches
-from vaekit.training.loop import (
+from vaekit.training._data import Prefetcher, prefetch_to_device, stack_batches
+from vaekit.training._loop import (
     batch_indices,
     chunk_length,
     device_resident,
@@ -9,10 +9,10 @@ from vaekit.training.loop import (
     fit,
     train_chunks,
 )
-from vaekit.training.parallel import DATA_AXIS, data_mesh, data_parallel, replicate, shard_batch
-from vaekit.training.precision import cast_floating, mixed_precision
-from vaekit.training.train_state import TrainState
-from vaekit.training.train_step import TrainStep, default_forward, make_train_step
+from vaekit.training._parallel import DATA_AXIS, data_mesh, data_parallel, replicate, shard_batch
+from vaekit.training._precision import cast_floating, mixed_precision
+from vaekit.training._train_state import TrainState
+from vaekit.training._train_step import TrainStep, default_forward, make_train_step
 
 __all__ = [
     "DATA_AXIS",

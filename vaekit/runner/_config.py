@@ -1,0 +1,393 @@
+"""Run configuration: nested frozen dataclasses, loaded from TOML with every key checked."""
+
+import dataclasses
+import difflib
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vaekit.schedules import SCHEDULE_NAMES
+
+MODEL_KINDS = (
+    "vae",
+    "beta-vae",
+    "beta-vae-annealed",
+    "beta-vae-capacity",
+    "free-bits-vae",
+    "beta-tcvae",
+    "info-vae",
+    "dip-vae",
+    "factor-vae",
+    "vq-vae",
+    "fsq-vae",
+    "cvae",
+    "iwae",
+    "vamp-vae",
+    "iaf-vae",
+    "hvae",
+)
+QUANTIZED_KINDS = ("vq-vae", "fsq-vae")
+ARCHITECTURES = ("mlp", "cnn")
+# Downloadable sources of vaekit.data.load_dataset (a test checks this list against it).
+SOURCE_DATASETS = ("mnist", "binarized-mnist", "fashion-mnist", "cifar10", "celeba64",
+                   "dsprites-file", "shapes3d", "image-folder")
+DATASETS = ("dsprites", "digits", "npz", "arrays", *SOURCE_DATASETS)
+BINARIZE = ("none", "dynamic")
+LIKELIHOODS = ("bernoulli", "gaussian", "sum_of_squares")
+ON_NONFINITE = ("stop", "skip")
+FUSED = ("auto", "scan", "steps")
+TRACKERS = ("tensorboard", "mlflow", "wandb")
+# `vaekit sample --sampler`: the model's prior, or a post-hoc sampler fitted to the latents.
+SAMPLERS = ("prior", "gmm", "two-stage")
+
+
+class ConfigError(ValueError):
+    """A configuration value or file that cannot be used; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """What is trained: the model kind and its encoder/decoder architecture."""
+
+    kind: str = "beta-tcvae"
+    architecture: str = "mlp"
+    latent_dim: int = 10
+    hidden: tuple[int, ...] = (512, 256)
+    channels: tuple[int, ...] = (32, 32, 64, 64)
+    activation: str = "relu"
+    # Quantized models (vq-vae, fsq-vae): conv encoder/decoder to a spatial grid of codes.
+    vq_channels: tuple[int, ...] = (32, 64)
+    num_res_blocks: int = 2
+    num_codes: int = 64
+    code_dim: int = 16
+    ema: bool = True
+    dead_code_threshold: float = 1e-3
+    fsq_levels: tuple[int, ...] = (8, 5, 5, 5)
+    # factor-vae: the total-correlation discriminator's hidden widths (the paper: 6 x 1000).
+    discriminator_hidden: tuple[int, ...] = (1000, 1000, 1000, 1000, 1000, 1000)
+    # vamp-vae: learned pseudo-inputs of the VampPrior (Tomczak & Welling 2018 use 500).
+    num_pseudo_inputs: int = 100
+    # iaf-vae: inverse autoregressive flow steps on the posterior and their MADE widths.
+    num_flows: int = 4
+    flow_hidden: tuple[int, ...] = (64,)
+    # hvae: latent sizes of the stochastic layers, bottom (next to x) to top.
+    latent_dims: tuple[int, ...] = (16, 8, 4)
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """Objective hyperparameters; each model kind reads the ones it needs."""
+
+    likelihood: str = "bernoulli"
+    beta: float = 4.0
+    beta_schedule: str = "linear"
+    beta_start: float = 0.0
+    beta_steps: int = 1000
+    gamma: float = 1000.0
+    c_max: float = 25.0
+    capacity_steps: int = 5000
+    free_bits: float = 0.5
+    tc_alpha: float = 1.0
+    tc_beta: float = 15.0
+    tc_gamma: float = 1.0
+    mmd_alpha: float = 0.0
+    mmd_lambda: float = 1000.0
+    dip_kind: str = "ii"
+    dip_lambda_od: float = 10.0
+    commitment_cost: float = 0.25
+    factor_gamma: float = 35.0
+    # iwae: importance samples per example; dreg: doubly reparameterised encoder gradients.
+    num_samples: int = 5
+    dreg: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PriorConfig:
+    """The learned prior over a quantized model's codes (``vq-vae``, ``fsq-vae`` only).
+
+    After the autoencoder has trained, a causal transformer (:class:`vaekit.CodePrior`) is fit
+    by ``make_train_step`` to the code grids of up to ``num_images`` training images (encoded
+    once by the frozen autoencoder) for ``steps`` steps, validated on the validation codes, and
+    saved under ``checkpoints/prior``; ``vaekit sample`` then draws codes from it.
+    ``steps = 0`` trains no prior (samples decode uniformly random codes). Cost on the 2-core
+    CPU: about 0.25 s per step for the 16x16 grid of a 64x64 image at batch 32 (4 minutes for
+    the default 1,000 steps); a GPU takes milliseconds.
+    """
+
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 1e-3
+    num_images: int = 10000
+    width: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    dropout: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from (see docs/data.md).
+
+    ``name``: ``dsprites`` (procedural, rendered on the device from grid indices), ``digits``
+    (scikit-learn), ``npz`` (``path``), ``arrays`` (a ``vaekit.data.write_arrays`` directory
+    at ``path``, streamed from disk with grain), or a downloadable source of
+    :func:`vaekit.data.load_dataset` (``image-folder`` reads ``path``). ``num_train = 0``
+    trains on every image of the source's training split not held out for validation
+    (the whole 737,280-image grid less ``num_val`` for dSprites). ``dir`` overrides the data
+    cache (else ``$VAEKIT_DATA_DIR``, else the platform cache), ``offline`` uses only the
+    cache, ``binarize = "dynamic"`` redraws binary pixels at every step (binarised MNIST).
+    Labels (for ``cvae``): the dSprites shape, the digit class, the source's class, or the
+    ``.npz`` ``labels``.
+    """
+
+    name: str = "dsprites"
+    path: str = ""
+    num_train: int = 0
+    num_val: int = 1000
+    dir: str = ""
+    offline: bool = False
+    binarize: str = "none"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, evaluation and checkpointing.
+
+    ``grad_norm`` logs the global gradient norm (``make_train_step(..., grad_norm=True)``);
+    ``device_data`` copies the training set to the device once and gathers each chunk's
+    batches inside the compiled scan (``train_chunks(..., device_data=True)``): the same
+    batches and results, without a host copy per chunk.
+    """
+
+    steps: int = 6000
+    batch_size: int = 64
+    lr: float = 1e-3
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    keep: int = 2
+    steps_per_call: int = 50
+    seed: int = 0
+    on_nonfinite: str = "stop"
+    grad_norm: bool = True
+    device_data: bool = False
+    # How a chunk of steps runs: "scan" (one lax.scan), "steps" (one compiled call per step),
+    # "auto": "steps" for convolutional models on a CPU (XLA runs convolutions inside loops
+    # 20-50x slower there), else "scan". Same batches and metrics either way.
+    fused: str = "auto"
+    # Experiment trackers fed with every metric row and the plots: "tensorboard", "mlflow",
+    # "wandb" (offline)
+    # (vaekit/runner/_tracking.py; the `track` extra).
+    track: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """A whole run; ``RunConfig.from_toml(path)`` / ``to_toml()`` round-trip exactly."""
+
+    model: ModelConfig = ModelConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    prior: PriorConfig = PriorConfig()
+
+    def __post_init__(self):
+        validate(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "RunConfig":
+        """Builds a config from nested mappings; unknown sections/keys and bad types raise."""
+        if not isinstance(raw, Mapping):
+            raise ConfigError("the configuration must be a table of sections")
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = set(raw) - set(sections)
+        if unknown:
+            hints = "".join(did_you_mean(k, sections) for k in sorted(unknown))
+            raise ConfigError(
+                f"unknown config section(s) {sorted(unknown)}{hints}; known: {sorted(sections)}"
+            )
+        built = {}
+        for name, section_cls in sections.items():
+            table = raw.get(name, {})
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"config section `{name}` must be a table")
+            built[name] = _build_section(section_cls, table, name)
+        return cls(**built)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "RunConfig":
+        """Reads a TOML file (see ``examples/configs/``)."""
+        try:
+            with open(path, "rb") as f:
+                raw = tomllib.load(f)
+        except OSError as err:
+            raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+        return cls.from_dict(raw)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The config as one plain dict per section (tuples as lists)."""
+        return {
+            f.name: {k: list(v) if isinstance(v, tuple) else v
+                     for k, v in dataclasses.asdict(getattr(self, f.name)).items()}
+            for f in dataclasses.fields(self)
+        }
+
+    def to_toml(self) -> str:
+        """The config as TOML text that :meth:`from_toml` reads back to an equal config."""
+        lines = []
+        for section, table in self.to_dict().items():
+            lines.append(f"[{section}]")
+            lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+            lines.append("")
+        return "\n".join(lines)
+
+    def replace(self, **sections: Mapping[str, Any]) -> "RunConfig":
+        """A copy with some keys of some sections changed, checked like a file."""
+        merged = self.to_dict()
+        for section, values in sections.items():
+            if section not in merged:
+                raise ConfigError(f"unknown config section `{section}`")
+            merged[section] = {**merged[section], **values}
+        return RunConfig.from_dict(merged)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            what = "names" if typing.get_args(hint)[0] is str else "integers"
+            raise ConfigError(f"`{key}` must be a list of {what}, got {value!r}")
+        return tuple(_coerce(v, typing.get_args(hint)[0], key) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"`{key}` must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"`{key}` must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"`{key}` must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"`{key}` must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint}")
+
+
+def _build_section(section_cls, table: Mapping[str, Any], section: str):
+    fields = {f.name: f.type for f in dataclasses.fields(section_cls)}
+    unknown = set(table) - set(fields)
+    if unknown:
+        hints = "".join(did_you_mean(k, fields) for k in sorted(unknown))
+        raise ConfigError(
+            f"unknown key(s) {sorted(f'{section}.{k}' for k in unknown)}{hints}; "
+            f"known keys of [{section}]: {sorted(fields)}"
+        )
+    return section_cls(
+        **{k: _coerce(v, fields[k], f"{section}.{k}") for k, v in table.items()}
+    )
+
+
+def _check(ok: bool, key: str, message: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"`{key}` {message}, got {value!r}")
+
+
+def did_you_mean(value: str, choices) -> str:
+    """`` (did you mean 'x'?)`` naming the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _choice(value: str, choices: tuple[str, ...], key: str) -> None:
+    _check(value in choices, key, f"must be one of {list(choices)}{did_you_mean(value, choices)}",
+           value)
+
+
+def validate(config: RunConfig) -> None:
+    """Checks every value's range; the error names the key (``section.key``)."""
+    m, o, d, t = config.model, config.objective, config.data, config.train
+    _choice(m.kind, MODEL_KINDS, "model.kind")
+    _choice(m.architecture, ARCHITECTURES, "model.architecture")
+    _check(m.latent_dim > 0, "model.latent_dim", "must be > 0", m.latent_dim)
+    _check(len(m.hidden) > 0 and min(m.hidden) > 0, "model.hidden", "must be sizes > 0", m.hidden)
+    _check(len(m.channels) > 0 and min(m.channels) > 0, "model.channels", "must be sizes > 0",
+           m.channels)
+    _check(len(m.vq_channels) > 0 and min(m.vq_channels) > 0, "model.vq_channels",
+           "must be sizes > 0", m.vq_channels)
+    _check(m.num_res_blocks >= 0, "model.num_res_blocks", "must be >= 0", m.num_res_blocks)
+    _check(m.num_codes >= 1, "model.num_codes", "must be >= 1", m.num_codes)
+    _check(m.code_dim >= 1, "model.code_dim", "must be >= 1", m.code_dim)
+    _check(m.dead_code_threshold >= 0, "model.dead_code_threshold", "must be >= 0",
+           m.dead_code_threshold)
+    _check(all(h > 0 for h in m.discriminator_hidden), "model.discriminator_hidden",
+           "must be positive widths", m.discriminator_hidden)
+    _check(len(m.fsq_levels) > 0 and min(m.fsq_levels) >= 2, "model.fsq_levels",
+           "must be levels >= 2", m.fsq_levels)
+    _check(m.num_pseudo_inputs >= 1, "model.num_pseudo_inputs", "must be >= 1",
+           m.num_pseudo_inputs)
+    _check(m.num_flows >= 1, "model.num_flows", "must be >= 1", m.num_flows)
+    _check(len(m.flow_hidden) > 0 and min(m.flow_hidden) > 0, "model.flow_hidden",
+           "must be sizes > 0", m.flow_hidden)
+    _check(len(m.latent_dims) > 0 and min(m.latent_dims) > 0, "model.latent_dims",
+           "must be sizes > 0", m.latent_dims)
+    _choice(o.likelihood, LIKELIHOODS, "objective.likelihood")
+    _check(o.num_samples >= 1, "objective.num_samples", "must be >= 1", o.num_samples)
+    _choice(o.beta_schedule, SCHEDULE_NAMES, "objective.beta_schedule")
+    _choice(o.dip_kind, ("i", "ii"), "objective.dip_kind")
+    for key in ("beta", "beta_start", "gamma", "c_max", "free_bits", "tc_alpha", "tc_beta",
+                "tc_gamma", "mmd_lambda", "dip_lambda_od", "commitment_cost", "factor_gamma"):
+        value = getattr(o, key)
+        _check(value >= 0 and value != float("inf"), f"objective.{key}", "must be >= 0 and finite",
+               value)
+    _check(0.0 <= o.mmd_alpha <= 1.0, "objective.mmd_alpha", "must be in [0, 1]", o.mmd_alpha)
+    _check(o.beta_steps > 0, "objective.beta_steps", "must be > 0", o.beta_steps)
+    _check(o.capacity_steps > 0, "objective.capacity_steps", "must be > 0", o.capacity_steps)
+    _choice(d.name, DATASETS, "data.name")
+    _check(d.name != "npz" or bool(d.path), "data.path", "must name a .npz file for data.name "
+           "= \"npz\"", d.path)
+    _check(d.name != "arrays" or bool(d.path), "data.path", "must name a directory written by "
+           "vaekit.data.write_arrays for data.name = \"arrays\"", d.path)
+    _check(d.name != "image-folder" or bool(d.path), "data.path", "must name a folder of "
+           "images for data.name = \"image-folder\"", d.path)
+    _choice(d.binarize, BINARIZE, "data.binarize")
+    _check(d.num_train >= 0, "data.num_train", "must be >= 0 (0: all)", d.num_train)
+    _check(d.num_val > 0, "data.num_val", "must be > 0", d.num_val)
+    _check(t.steps > 0, "train.steps", "must be > 0", t.steps)
+    _check(t.batch_size > 0, "train.batch_size", "must be > 0", t.batch_size)
+    _check(0 < t.lr < float("inf"), "train.lr", "must be > 0", t.lr)
+    _check(t.eval_every >= 0, "train.eval_every", "must be >= 0", t.eval_every)
+    _check(t.checkpoint_every >= 0, "train.checkpoint_every", "must be >= 0", t.checkpoint_every)
+    _check(t.keep > 0, "train.keep", "must be > 0", t.keep)
+    _check(t.steps_per_call > 0, "train.steps_per_call", "must be > 0", t.steps_per_call)
+    _check(t.seed >= 0, "train.seed", "must be >= 0", t.seed)
+    _choice(t.on_nonfinite, ON_NONFINITE, "train.on_nonfinite")
+    _choice(t.fused, FUSED, "train.fused")
+    for name in t.track:
+        _choice(name, TRACKERS, "train.track")
+    p = config.prior
+    _check(p.steps >= 0, "prior.steps", "must be >= 0 (0: no prior)", p.steps)
+    for key in ("batch_size", "num_images", "width", "num_layers", "num_heads"):
+        _check(getattr(p, key) > 0, f"prior.{key}", "must be > 0", getattr(p, key))
+    _check(p.width % p.num_heads == 0, "prior.width", f"must be divisible by prior.num_heads "
+           f"({p.num_heads})", p.width)
+    _check(0 < p.lr < float("inf"), "prior.lr", "must be > 0", p.lr)
+    _check(0.0 <= p.dropout < 1.0, "prior.dropout", "must be in [0, 1)", p.dropout)

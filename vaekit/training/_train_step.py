@@ -1,0 +1,228 @@
+"""One generic, compiled-once training step for any NNX model and any objective."""
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from jaxtyping import Array, PRNGKeyArray
+
+from vaekit._types import Batch, Metrics, Objective
+from vaekit.training._train_state import TrainState
+
+TRAIN_STREAM = 0
+EVAL_STREAM = 1
+
+Forward = Callable[[nnx.Module, Batch, PRNGKeyArray], Any]
+Preprocess = Callable[[Batch, PRNGKeyArray], Batch]
+"""``(batch, key) -> batch``: runs inside the compiled step before the forward and objective
+(e.g. uint8 images to float, dynamic binarisation, rendering images from indices)."""
+
+PREPROCESS_STREAM = 0x70726570
+"""Folded into a step's key to give the preprocess its own key (the forward's is unchanged)."""
+
+
+def default_forward(model: nnx.Module, batch: Batch, key: PRNGKeyArray) -> Any:
+    """``model(batch["x"], key=key)``: the forward of :class:`vaekit.VAE` and friends."""
+    return model(batch["x"], key=key)
+
+
+IndexedMultiStep = Callable[[TrainState, Batch, Array], tuple[TrainState, Metrics]]
+
+
+class TrainStep(NamedTuple):
+    """The compiled functions :func:`make_train_step` returns.
+
+    Attributes:
+      init: ``(model, key) -> TrainState``; splits the model and initialises the optimiser.
+      step: ``(state, batch) -> (state, metrics)``; one jitted optimiser step.
+      multi_step: ``(state, batches) -> (state, metrics)``; ``k`` steps fused with
+        ``jax.lax.scan`` over batches stacked on a leading axis; metrics stacked ``(k,)``.
+      evaluate: ``(state, batch) -> metrics``; the objective without an update, on the
+        forward of an ``nnx.Module.eval()`` copy of the model (``nnx.Dropout`` off,
+        ``nnx.BatchNorm`` on its running averages, no EMA codebook update or dead-code reset).
+      multi_step_indexed: ``(state, data, indices) -> (state, metrics)``; ``k`` steps fused
+        like ``multi_step``, where step ``t`` trains on ``{name: a[indices[t]] for name, a in
+        data.items()}``, gathered inside the compiled scan (indices outside ``[0, n)`` are
+        clipped). ``data`` (the whole data set, not donated) can stay on the device, so only
+        the ``(k, batch)`` int indices cross from the host per call
+        (``fit(..., device_data=True)``). ``None`` for a ``TrainStep`` built by hand with
+        four fields.
+    """
+
+    init: Callable[[nnx.Module, PRNGKeyArray], TrainState]
+    step: Callable[[TrainState, Batch], tuple[TrainState, Metrics]]
+    multi_step: Callable[[TrainState, Batch], tuple[TrainState, Metrics]]
+    evaluate: Callable[[TrainState, Batch], Metrics]
+    multi_step_indexed: IndexedMultiStep | None = None
+
+
+def _as_metrics(loss: jax.Array, metrics: Metrics) -> Metrics:
+    out = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+    out.setdefault("loss", jnp.asarray(loss, jnp.float32))
+    for name, value in out.items():
+        if value.shape != ():
+            raise ValueError(f"metric {name!r} must be a scalar, got shape {value.shape}.")
+    return out
+
+
+def _global_norm(tree) -> jax.Array:
+    leaves = jax.tree.leaves(tree)
+    return jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in leaves))
+
+
+def _check_loss(loss: jax.Array) -> None:
+    if jnp.shape(loss) != ():
+        raise ValueError(
+            f"the objective must return a scalar loss, got shape {jnp.shape(loss)}; reduce over "
+            "the batch (vaekit.batch_mean) before returning it."
+        )
+
+
+def make_train_step(
+    objective: Objective,
+    optimizer: optax.GradientTransformation,
+    *,
+    forward: Forward = default_forward,
+    donate: bool = True,
+    skip_nonfinite: bool = False,
+    grad_norm: bool = False,
+    compiler_options: dict[str, Any] | None = None,
+    preprocess: Preprocess | None = None,
+) -> TrainStep:
+    """Builds the single training step every vaekit model trains through.
+
+    ``objective(out, batch, step) -> (loss, metrics)`` may be a library objective or any user
+    function with that signature. The step splits the NNX model at the jit boundary, takes
+    gradients with respect to ``nnx.Param`` only, applies ``optimizer`` (built once; changing
+    hyperparameters are schedules of the traced step), and returns the model's other state as
+    the forward left it. It compiles once per batch shape; a scheduled β never recompiles.
+
+    Args:
+      objective: ``(out, batch, step) -> (scalar loss, dict of scalar metrics)``.
+      optimizer: any ``optax.GradientTransformation``.
+      forward: ``(model, batch, key) -> out``; default ``model(batch["x"], key=key)``.
+      donate: donate the input state's buffers to the step (in-place update).
+      skip_nonfinite: when the loss or any gradient is NaN/Inf, keep the previous parameters,
+        optimiser state and model state for that step (the step counter still advances) and
+        report ``skipped = 1``; otherwise such a step is applied and shows in the metrics.
+      grad_norm: also report ``grad_norm``, the global gradient norm before the update.
+        Opt-in because it is a full extra pass over the gradients that XLA:CPU does not fuse
+        into the step: on a 2-core CPU it costs 13–24 % of a batch-32 to batch-128 step of a
+        1.1 M-parameter MLP VAE (``benchmarks/RESULTS.md``); ``vaekit train`` turns it on.
+      compiler_options: XLA options for compiling the step's programs, passed to
+        ``jax.jit``; e.g. ``{"xla_backend_optimization_level": 1}`` cuts the XLA compile
+        time of the MLP VAE's step by about a third on a CPU at the same step time
+        (``docs/scaling.md``).
+      preprocess: ``(batch, key) -> batch``, applied inside the compiled step (and in
+        ``evaluate``) before the forward and the objective, with a key of its own derived
+        from the step's key. Storage stays compact and the conversion is fused into the step:
+        :func:`vaekit.data.uint8_to_float` for uint8 images,
+        :func:`vaekit.data.dynamic_binarize` for the standard dynamically binarised MNIST,
+        :func:`vaekit.data.render_dsprites_batch` to render procedural dSprites on the device
+        from grid indices, :func:`vaekit.data.chain` to combine them. ``None``: the batch is
+        used as given.
+
+    Returns:
+      A :class:`TrainStep` ``(init, step, multi_step, evaluate, multi_step_indexed)``.
+      Metrics are float32 scalars: the objective's metrics, ``loss``, and ``grad_norm`` when
+      ``grad_norm=True``.
+
+    Example:
+      >>> import jax, optax, vaekit
+      >>> from flax import nnx
+      >>> rngs = nnx.Rngs(0)
+      >>> model = vaekit.VAE(vaekit.MLPEncoder((4,), 2, (8,), rngs=rngs),
+      ...                    vaekit.MLPDecoder(2, (4,), (8,), rngs=rngs))
+      >>> train = vaekit.make_train_step(vaekit.beta_vae(beta=4.0), optax.adam(1e-3))
+      >>> state = train.init(model, jax.random.key(0))
+      >>> state, metrics = train.step(state, {"x": jax.numpy.zeros((2, 4))})
+      >>> int(state.step)
+      1
+    """
+
+    def prepare(batch: Batch, key: PRNGKeyArray) -> Batch:
+        if preprocess is None:
+            return batch
+        return preprocess(batch, jax.random.fold_in(key, PREPROCESS_STREAM))
+
+    def run_objective(params, rest, graphdef, batch, key, step, train=True):
+        batch = prepare(batch, key)
+        model = nnx.merge(graphdef, params, rest, copy=True)
+        if not train:  # evaluation: dropout off, BatchNorm running averages, no EMA updates
+            model.eval()
+        out = forward(model, batch, key)
+        loss, metrics = objective(out, batch, step)
+        _check_loss(loss)
+        _, _, new_rest = nnx.split(model, nnx.Param, ...)
+        return loss, (metrics, nnx.to_pure_dict(new_rest))
+
+    def step_fn(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
+        key = state.step_key(TRAIN_STREAM)
+        def loss_of(params):
+            return run_objective(params, state.rest, state.graphdef, batch, key, state.step)
+
+        (loss, (metrics, rest)), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = _as_metrics(loss, metrics)
+        if grad_norm or skip_nonfinite:
+            norm = _global_norm(grads)
+        if grad_norm:
+            metrics["grad_norm"] = norm
+        if skip_nonfinite:
+            ok = jnp.isfinite(loss) & jnp.isfinite(norm)
+            keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(ok, new, old))
+            params, opt_state = keep(params, state.params), keep(opt_state, state.opt_state)
+            rest = keep(rest, state.rest)
+            metrics["skipped"] = 1.0 - ok.astype(jnp.float32)
+        new_state = state.replace(params=params, rest=rest, opt_state=opt_state,
+                                  step=state.step + 1)
+        return new_state, metrics
+
+    def multi_step_fn(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
+        return jax.lax.scan(step_fn, state, batches)
+
+    def multi_step_indexed_fn(
+        state: TrainState, data: Batch, indices: Array
+    ) -> tuple[TrainState, Metrics]:
+        def body(carry: TrainState, idx: Array) -> tuple[TrainState, Metrics]:
+            batch = {name: jnp.take(a, idx, axis=0, mode="clip") for name, a in data.items()}
+            return step_fn(carry, batch)
+
+        return jax.lax.scan(body, state, indices)
+
+    def evaluate_fn(state: TrainState, batch: Batch) -> Metrics:
+        key = state.step_key(EVAL_STREAM)
+        loss, (metrics, _) = run_objective(
+            state.params, state.rest, state.graphdef, batch, key, state.step, train=False
+        )
+        return _as_metrics(loss, metrics)
+
+    def init(model: nnx.Module, key: PRNGKeyArray) -> TrainState:
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        # Plain nested dicts of arrays (the variable types live in `graphdef`): JAX flattens
+        # them in C++ at the jit boundary, about 60 µs a call faster than `nnx.State`.
+        params, rest = nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
+        return TrainState(
+            graphdef=graphdef,
+            params=params,
+            rest=rest,
+            opt_state=optimizer.init(params),
+            step=jnp.zeros((), jnp.int32),
+            key=key,
+        )
+
+    donate_argnums = (0,) if donate else ()
+    options = {} if compiler_options is None else {"compiler_options": dict(compiler_options)}
+    return TrainStep(
+        init=init,
+        step=jax.jit(step_fn, donate_argnums=donate_argnums, **options),
+        multi_step=jax.jit(multi_step_fn, donate_argnums=donate_argnums, **options),
+        evaluate=jax.jit(evaluate_fn, **options),
+        multi_step_indexed=jax.jit(multi_step_indexed_fn, donate_argnums=donate_argnums,
+                                   **options),
+    )
