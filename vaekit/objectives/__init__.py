@@ -1,5 +1,12 @@
 """Pure objective terms and objectives: ``objective(out, batch, step) -> (loss, metrics)``."""
 
+from vaekit._outputs import (
+    GaussianOutput,
+    GaussianPosterior,
+    QuantizedOutput,
+    Reconstruction,
+    SampledOutput,
+)
 from vaekit._permute import permute_dims
 from vaekit.objectives._beta_vae import beta_vae
 from vaekit.objectives._capacity import capacity_penalty, capacity_term, capacity_vae
@@ -58,6 +65,11 @@ from vaekit.objectives._terms import kl_term, reconstruction_term
 from vaekit.objectives._vq import quantized_autoencoder, quantizer_loss_term, vq_vae
 
 __all__ = [
+    "GaussianOutput",
+    "GaussianPosterior",
+    "QuantizedOutput",
+    "Reconstruction",
+    "SampledOutput",
     "SampledVAEOutput",
     "sampled_kl",
     "sampled_kl_term",

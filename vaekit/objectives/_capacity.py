@@ -5,6 +5,7 @@ import optax
 from jaxtyping import Array, Float
 
 from vaekit._checks import check_int, check_number
+from vaekit._outputs import GaussianPosterior
 from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
 from vaekit.objectives._compose import Term, compose
 from vaekit.objectives._kl import gaussian_kl
@@ -40,7 +41,7 @@ def capacity_term(capacity: float | int | optax.Schedule, gamma: float | int) ->
     capacity_fn = as_schedule(capacity, "capacity")
     gamma = check_number(gamma, "gamma", minimum=0.0)
 
-    def term(out, batch: Batch, step: Step) -> tuple[Float[Array, ""], dict]:
+    def term(out: GaussianPosterior, batch: Batch, step: Step) -> tuple[Float[Array, ""], dict]:
         kl = batch_mean(gaussian_kl(out.mean, out.logvar))
         c = evaluate(capacity_fn, step)
         return capacity_penalty(kl, c, gamma), {"kl_loss": kl, "current_capacity": c}

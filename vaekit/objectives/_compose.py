@@ -13,12 +13,12 @@ from vaekit.schedules import as_schedule, evaluate
 Scalar: TypeAlias = Float[Array, ""]
 Components: TypeAlias = Mapping[str, Scalar]
 TermOutput: TypeAlias = Scalar | Components | tuple[Scalar | Components, Metrics]
-Term: TypeAlias = Callable[[Any, Batch, Any], TermOutput]
+Term: TypeAlias = Callable[[Any, Batch, Step], TermOutput]
 """A batch-reduced term ``term(out, batch, step)`` returning a scalar, or a mapping of named
 scalar components computed together (one pass, e.g. the three parts of the β-TCVAE KL),
 optionally paired with extra metrics: ``-> scalar | {name: scalar} | (either, metrics)``."""
 
-Reporter: TypeAlias = Callable[[Any, Batch, Any], Metrics]
+Reporter: TypeAlias = Callable[[Any, Batch, Step], Metrics]
 """A metric reporter ``reporter(out, batch, step) -> metrics``: never part of the loss."""
 
 Weight: TypeAlias = float | int | optax.Schedule
@@ -89,7 +89,7 @@ class ComposedObjective:
         object.__setattr__(self, "fn", fn)
         object.__setattr__(self, "terms", tuple(terms))
 
-    def __call__(self, out: Any, batch: Batch, step: Any) -> tuple[Scalar, Metrics]:
+    def __call__(self, out: Any, batch: Batch, step: Step) -> tuple[Scalar, Metrics]:
         """The ``(loss, metrics)`` of the composed terms."""
         return self.fn(out, batch, step)
 

@@ -10,6 +10,7 @@ import optax
 from jaxtyping import Float
 
 from vaekit._checks import check_number, check_same_shape
+from vaekit._outputs import GaussianPosterior
 from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
 from vaekit.objectives._compose import Term, compose
 from vaekit.objectives._likelihoods import bernoulli_nll
@@ -118,7 +119,7 @@ def dip_regularizer(
 def _covariance_term(kind: str, lambda_od: optax.Schedule, lambda_d: optax.Schedule) -> Term:
     """Both DIP components from one covariance, with their weighted sum as a metric."""
 
-    def term(out, batch: Batch, step: Step):
+    def term(out: GaussianPosterior, batch: Batch, step: Step):
         cov = dip_covariance(out.mean, out.logvar, kind=kind)
         off_diagonal, diagonal = _off_diagonal(cov), _diagonal(cov)
         regularizer = evaluate(lambda_od, step) * off_diagonal + evaluate(lambda_d, step) * diagonal

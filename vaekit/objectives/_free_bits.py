@@ -5,6 +5,7 @@ import optax
 from jaxtyping import Array, Float
 
 from vaekit._checks import check_number
+from vaekit._outputs import GaussianPosterior
 from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
 from vaekit.objectives._compose import Term, compose
 from vaekit.objectives._kl import gaussian_kl_per_dim
@@ -35,7 +36,7 @@ def free_bits_term(free_bits: float | int) -> Term:
     """Batch-reduced term :func:`free_bits_kl` of ``out.mean``/``out.logvar``."""
     free_bits = check_number(free_bits, "free_bits", minimum=0.0)
 
-    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
+    def term(out: GaussianPosterior, batch: Batch, step: Step) -> Float[Array, ""]:
         return free_bits_kl(gaussian_kl_per_dim(out.mean, out.logvar), free_bits)
 
     return term

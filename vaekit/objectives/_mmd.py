@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from vaekit._checks import check_int, check_number
+from vaekit._outputs import GaussianOutput
 from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
 from vaekit.objectives._compose import Term, Weight, compose
 from vaekit.objectives._likelihoods import bernoulli_nll
@@ -213,7 +214,7 @@ def mmd_term(
     kernel_fn = _resolve_kernel(kernel, scale)
     base_key = _base_key(prior_key)
 
-    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
+    def term(out: GaussianOutput, batch: Batch, step: Step) -> Float[Array, ""]:
         z = at_least_float32(out.z)
         key = jax.random.fold_in(base_key(), step)
         prior = jax.random.normal(key, z.shape, z.dtype)

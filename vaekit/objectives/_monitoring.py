@@ -4,6 +4,7 @@ import jax.numpy as jnp
 from jaxtyping import Float
 
 from vaekit._checks import check_number
+from vaekit._outputs import GaussianPosterior
 from vaekit._types import AnyArray, Batch, Metrics, Step
 from vaekit.objectives._compose import Reporter
 from vaekit.objectives._kl import gaussian_kl_per_dim
@@ -48,7 +49,7 @@ def kl_monitor(active_threshold: float | int = 0.01) -> Reporter:
     """
     threshold = check_number(active_threshold, "active_threshold", minimum=0.0)
 
-    def reporter(out, batch: Batch, step: Step) -> Metrics:
+    def reporter(out: GaussianPosterior, batch: Batch, step: Step) -> Metrics:
         if not (hasattr(out, "mean") and hasattr(out, "logvar")):
             raise ValueError("kl_monitor needs a model output with `mean` and `logvar`, got "
                              f"{type(out).__name__}.")

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
 
+from vaekit._outputs import SampledOutput
 from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
 from vaekit.objectives._compose import Term, compose
 from vaekit.objectives._likelihoods import bernoulli_nll
@@ -96,7 +97,7 @@ def sampled_kl_term() -> Term:
       0.5
     """
 
-    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
+    def term(out: SampledOutput, batch: Batch, step: Step) -> Float[Array, ""]:
         return batch_mean(sampled_kl(out.log_q, out.log_prior))
 
     return term

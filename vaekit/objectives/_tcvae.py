@@ -14,6 +14,7 @@ from jax.scipy.special import logsumexp
 from jaxtyping import Array, Float
 
 from vaekit._checks import check_int, check_number, check_same_shape
+from vaekit._outputs import GaussianOutput
 from vaekit._types import AnyArray, Batch, Likelihood, Objective, Step
 from vaekit.objectives._compose import compose
 from vaekit.objectives._kl import gaussian_kl
@@ -209,7 +210,7 @@ def beta_tcvae(
         raise ValueError(f"`likelihood` must be callable, got {type(likelihood).__name__}.")
     active_threshold = check_number(active_threshold, "active_threshold", minimum=0.0)
 
-    def decomposition(out, batch: Batch, step: Step):
+    def decomposition(out: GaussianOutput, batch: Batch, step: Step):
         terms = tc_decomposition(out.z, out.mean, out.logvar, dataset_size)
         return terms._asdict(), {"kl_loss": batch_mean(gaussian_kl(out.mean, out.logvar))}
 

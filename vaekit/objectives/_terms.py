@@ -2,6 +2,7 @@
 
 from jaxtyping import Array, Float
 
+from vaekit._outputs import GaussianPosterior, Reconstruction
 from vaekit._types import Batch, Likelihood, Step
 from vaekit.objectives._compose import Term
 from vaekit.objectives._kl import gaussian_kl
@@ -17,7 +18,7 @@ def reconstruction_term(likelihood: Likelihood = bernoulli_nll, *, target: str =
       >>> term = reconstruction_term()  # Bernoulli NLL on decoder logits
     """
 
-    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
+    def term(out: Reconstruction, batch: Batch, step: Step) -> Float[Array, ""]:
         return batch_mean(likelihood(out.recon, batch[target]))
 
     return term
@@ -31,7 +32,7 @@ def kl_term() -> Term:
       >>> term = kl_term()
     """
 
-    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
+    def term(out: GaussianPosterior, batch: Batch, step: Step) -> Float[Array, ""]:
         return batch_mean(gaussian_kl(out.mean, out.logvar))
 
     return term

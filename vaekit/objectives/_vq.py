@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import optax
 from jaxtyping import Array, Float
 
+from vaekit._outputs import QuantizedOutput
 from vaekit._types import Batch, Likelihood, Metrics, Objective, Step
 from vaekit.objectives._compose import Term, compose
 from vaekit.objectives._likelihoods import bernoulli_nll
@@ -23,7 +24,7 @@ def quantizer_loss_term(name: str) -> Term:
       >>> term = quantizer_loss_term("commitment_loss")
     """
 
-    def term(out, batch: Batch, step: Step) -> Float[Array, ""]:
+    def term(out: QuantizedOutput, batch: Batch, step: Step) -> Float[Array, ""]:
         if name not in out.losses:  # a typo would otherwise be a bare KeyError mid-trace
             raise ValueError(
                 f"the quantizer reports no loss {name!r} (the `name` of this term); "
@@ -56,7 +57,7 @@ def quantized_autoencoder(
                    weight_metrics={"reconstruction_loss": None})
 
 
-def _model_metrics(out, batch: Batch, step: Step) -> Metrics:
+def _model_metrics(out: QuantizedOutput, batch: Batch, step: Step) -> Metrics:
     """A reporter passing the model's ``out.metrics`` through unchanged.
 
     A :func:`~vaekit.objectives.compose` reporter passing the model's ``out.metrics`` (perplexity,
