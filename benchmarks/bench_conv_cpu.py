@@ -35,7 +35,7 @@ from flax import nnx
 
 import vaekit
 from vaekit.runner import RunConfig
-from vaekit.runner._zoo import build_model
+from vaekit.runner._kinds import build_model
 
 # PyTorch's OpenMP threads spin while they wait at a barrier (GNU OpenMP's default ACTIVE
 # policy); on a loaded machine a spinning thread holds a core the other one needs, and the CNN

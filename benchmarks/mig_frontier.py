@@ -22,24 +22,29 @@ from pathlib import Path
 import _common as C
 
 from vaekit.runner import RunConfig, start_run
+from vaekit.runner._config import flat_config
 
 
 def parse_sets(items: list[str]) -> dict[str, dict]:
+    """``["objective.tcvae.beta=6", ...]`` as nested overrides for ``RunConfig.replace``."""
     sections: dict[str, dict] = {}
     for item in items:
         key, _, raw = item.partition("=")
-        section, _, name = key.partition(".")
+        *path, name = key.split(".")
         try:
             value = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
             value = raw
-        sections.setdefault(section, {})[name] = value
+        table = sections
+        for part in path:
+            table = table.setdefault(part, {})
+        table[name] = value
     return sections
 
 
 def describe(overrides: dict[str, dict]) -> str:
-    return ", ".join(f"{section}.{key}={value}" for section, table in overrides.items()
-                     for key, value in table.items()) or "defaults"
+    return ", ".join(f"{key}={value}" for key, value in flat_config(overrides).items()) or (
+        "defaults")
 
 
 def summarize(path: str, write: bool) -> str:

@@ -32,7 +32,8 @@ def test_a_mistyped_config_key_or_value_gets_a_suggestion():
     with pytest.raises(ConfigError, match=r"did you mean 'objective'\?"):
         RunConfig.from_dict({"objectve": {}})
     with pytest.raises(ConfigError, match=r"did you mean 'cosine'\?"):
-        RunConfig.from_dict({"objective": {"beta_schedule": "cosin"}})
+        RunConfig.from_dict({"model": {"kind": "beta-vae-annealed"},
+                             "objective": {"annealing": {"schedule": "cosin"}}})
 
 
 def test_a_file_that_is_not_an_npz_gets_vaekits_message(tmp_path, capsys):

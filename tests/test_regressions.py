@@ -8,6 +8,7 @@ reused for every draw, traversals that mutate their input, and a NaN batch that 
 optimiser state. Compiled train steps are few and shared (a fixture), to keep the file fast.
 """
 
+import dataclasses
 import math
 import tomllib
 
@@ -25,8 +26,14 @@ from vaekit.objectives import tc_decomposition
 from vaekit.plots import traverse_latents
 from vaekit.quantizers import VectorQuantizer
 from vaekit.runner import MODEL_KINDS, ConfigError, RunConfig
+from vaekit.runner._kinds import (
+    KINDS,
+    build_forward,
+    build_model,
+    build_objective,
+    objective_sections,
+)
 from vaekit.runner._report import write_samples
-from vaekit.runner._zoo import build_forward, build_model, build_objective
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -199,8 +206,9 @@ def test_zero_capacity_annealing_steps_are_rejected_at_construction():
         vaekit.capacity_vae(capacity_num_iter=0)
     with pytest.raises(ValueError, match="`num_steps`"):
         vaekit.linear_warmup(0.0, 1.0, 0)
-    with pytest.raises(ConfigError, match=r"objective\.capacity_steps"):
-        RunConfig.from_dict({"objective": {"capacity_steps": 0}})
+    with pytest.raises(ConfigError, match=r"objective\.capacity\.steps"):
+        RunConfig.from_dict({"model": {"kind": "beta-vae-capacity"},
+                             "objective": {"capacity": {"steps": 0}}})
 
 
 def test_one_step_capacity_schedule_has_no_nan():
@@ -221,11 +229,13 @@ NON_DEFAULT = {
         "num_pseudo_inputs": 7, "num_flows": 2, "flow_hidden": [5], "latent_dims": [4, 3, 2],
     },
     "objective": {
-        "likelihood": "sum_of_squares", "beta": 2.5, "beta_schedule": "cosine",
-        "beta_start": 0.5, "beta_steps": 20, "gamma": 7.0, "c_max": 3.0, "capacity_steps": 30,
-        "free_bits": 0.25, "tc_alpha": 0.5, "tc_beta": 3.0, "tc_gamma": 2.0, "mmd_alpha": 0.25,
-        "mmd_lambda": 50.0, "dip_kind": "i", "dip_lambda_od": 3.0, "commitment_cost": 0.4,
-        "factor_gamma": 12.0, "num_samples": 3, "dreg": True,
+        "likelihood": "sum_of_squares", "beta_vae": {"beta": 2.5},
+        "annealing": {"schedule": "cosine", "start": 0.5, "steps": 20},
+        "capacity": {"gamma": 7.0, "c_max": 3.0, "steps": 30}, "free_bits": {"nats": 0.25},
+        "tcvae": {"alpha": 0.5, "beta": 3.0, "gamma": 2.0},
+        "info_vae": {"alpha": 0.25, "lambda_": 50.0}, "dip": {"variant": "i", "lambda_od": 3.0},
+        "vq": {"commitment_cost": 0.4}, "factor_vae": {"gamma": 12.0},
+        "iwae": {"num_samples": 3, "dreg": True},
     },
 }
 IMAGE_SHAPE = (8, 8, 1)
@@ -238,15 +248,26 @@ def _config(kind: str) -> RunConfig:
     """The non-default config of ``kind``, through its TOML text and back.
 
     ``cvae`` uses the CNN architecture (non-default, so ``channels`` is exercised); the other
-    Gaussian kinds the MLP one (``hidden``).
+    Gaussian kinds the MLP one (``hidden``). The objective gets the sections ``kind`` uses.
     """
     model = {**NON_DEFAULT["model"], "kind": kind,
              "architecture": "cnn" if kind == "cvae" else "mlp"}
-    config = RunConfig.from_dict({**NON_DEFAULT, "model": model})
+    objective = {key: value for key, value in NON_DEFAULT["objective"].items()
+                 if not isinstance(value, dict) or key in KINDS[kind].sections}
+    config = RunConfig.from_dict({**NON_DEFAULT, "model": model, "objective": objective})
     defaults = RunConfig().to_dict()
-    for section in ("model", "objective"):  # every key under test really is non-default
-        for key, value in NON_DEFAULT[section].items():
-            assert defaults[section][key] != value, (section, key)
+    for key, value in NON_DEFAULT["model"].items():  # every key under test is non-default
+        assert defaults["model"][key] != value, ("model", key)
+    assert defaults["objective"]["likelihood"] != NON_DEFAULT["objective"]["likelihood"]
+    sections = objective_sections()
+    for name, table in NON_DEFAULT["objective"].items():
+        if isinstance(table, dict):  # every key of every section, each non-default
+            default = dataclasses.asdict(sections[name]())
+            assert set(table) == set(default), name
+            assert all(default[key] != value for key, value in table.items()), name
+    assert {n for n, v in NON_DEFAULT["objective"].items() if isinstance(v, dict)} == set(
+        sections)
+    assert [name for name, _ in config.objective.sections] == list(KINDS[kind].sections)
     again = RunConfig.from_dict(tomllib.loads(config.to_toml()))
     assert again == config
     return again

@@ -16,7 +16,6 @@ TINY = {
     "data": {"num_train": 128, "num_val": 32},
     "train": {"steps": 40, "batch_size": 16, "eval_every": 20, "checkpoint_every": 10,
               "steps_per_call": 10},
-    "objective": {"beta_steps": 15},
 }
 TINY_FLAGS = ["--latent-dim", "3", "--hidden", "32", "--num-train", "128", "--num-val", "32",
               "--prior-steps", "10",
@@ -25,7 +24,8 @@ TINY_FLAGS = ["--latent-dim", "3", "--hidden", "32", "--num-train", "128", "--nu
 
 
 def tiny_config(**sections) -> RunConfig:
-    return RunConfig.from_dict({k: {**v, **sections.get(k, {})} for k, v in TINY.items()})
+    return RunConfig.from_dict({k: {**TINY.get(k, {}), **sections.get(k, {})}
+                                for k in {*TINY, *sections}})
 
 
 def test_resumed_run_is_bit_for_bit_the_uninterrupted_run(tmp_path):
@@ -73,7 +73,8 @@ def test_summary_reports_best_and_final_validation(tmp_path):
 
 
 def test_config_round_trips_through_toml(tmp_path):
-    config = tiny_config(model={"kind": "beta-vae-capacity"}, objective={"c_max": 12.5})
+    config = tiny_config(model={"kind": "beta-vae-capacity"},
+                         objective={"capacity": {"c_max": 12.5}})
     path = tmp_path / "c.toml"
     path.write_text(config.to_toml())
     assert RunConfig.from_toml(path) == config
@@ -86,7 +87,8 @@ def test_config_round_trips_through_toml(tmp_path):
         ({"model": {"latent": 3}}, "model.latent"),
         ({"train": {"steps": "10"}}, "train.steps"),
         ({"train": {"lr": -1.0}}, "train.lr"),
-        ({"objective": {"beta": -0.5}}, "objective.beta"),
+        ({"model": {"kind": "beta-vae"}, "objective": {"beta_vae": {"beta": -0.5}}},
+         "objective.beta_vae.beta"),
         ({"extra": {}}, "extra"),
         ({"model": {"hidden": [32, 0]}}, "model.hidden"),
     ],
@@ -233,7 +235,8 @@ def test_every_shipped_config_trains_end_to_end(path, tmp_path):
 def test_capacity_run_plots_kl_against_c(tmp_path):
     run = tmp_path / "cap"
     _, summary = start_run(tiny_config(model={"kind": "beta-vae-capacity"},
-                                       objective={"c_max": 5.0, "capacity_steps": 20}), run)
+                                       objective={"capacity": {"c_max": 5.0, "steps": 20}}),
+                           run)
     assert (run / "capacity_tracking.png").exists()
     rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["current_capacity"] for r in rows if r["split"] == "val"] == [5.0, 5.0]

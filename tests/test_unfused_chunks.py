@@ -9,7 +9,8 @@ from flax import nnx
 
 import vaekit
 from vaekit.runner import RunConfig
-from vaekit.runner._zoo import build_model, has_convolutions, scan_chunks
+from vaekit.runner._kinds import build_model
+from vaekit.runner._zoo import has_convolutions, scan_chunks
 from vaekit.training import train_chunks
 
 

@@ -14,7 +14,6 @@ from vaekit.runner._config import (
     FUSED,
     MODEL_KINDS,
     ON_NONFINITE,
-    QUANTIZED_KINDS,
     SAMPLERS,
     TRACKERS,
     did_you_mean,
@@ -89,7 +88,8 @@ def _sizes(text: str) -> list[int]:
     return [_int(1)(p) for p in parts]
 
 
-# flag -> (config section, key, argparse options)
+# flag -> (config section, key, argparse options); a section may be an objective sub-section
+# ("objective.capacity"), which the chosen model kind must use.
 TRAIN_FLAGS = {
     "--steps": ("train", "steps", {"type": _int(1), "help": "optimiser steps"}),
     "--batch-size": ("train", "batch_size", {"type": _int(1)}),
@@ -115,18 +115,19 @@ TRAIN_FLAGS = {
                                                "help": "conv channels of quantized models"}),
     "--num-codes": ("model", "num_codes", {"type": _int(1), "help": "VQ codebook size"}),
     "--code-dim": ("model", "code_dim", {"type": _int(1)}),
-    "--commitment-cost": ("objective", "commitment_cost", {"type": _float(0.0, False)}),
-    "--beta": ("objective", "beta", {"type": _float(0.0, False),
+    "--commitment-cost": ("objective.vq", "commitment_cost", {"type": _float(0.0, False)}),
+    "--beta": ("objective.beta_vae", "beta", {"type": _float(0.0, False),
                                      "help": "β (the final value of an annealed β)"}),
-    "--beta-schedule": ("objective", "beta_schedule", {"choices": SCHEDULE_NAMES}),
-    "--beta-start": ("objective", "beta_start", {"type": _float(0.0, False)}),
-    "--beta-steps": ("objective", "beta_steps", {"type": _int(1)}),
-    "--gamma": ("objective", "gamma", {"type": _float(0.0, False), "help": "capacity γ"}),
-    "--c-max": ("objective", "c_max", {"type": _float(0.0, False), "help": "capacity C_max"}),
-    "--capacity-steps": ("objective", "capacity_steps", {"type": _int(1)}),
-    "--num-samples": ("objective", "num_samples", {"type": _int(1),
+    "--beta-schedule": ("objective.annealing", "schedule", {"choices": SCHEDULE_NAMES}),
+    "--beta-start": ("objective.annealing", "start", {"type": _float(0.0, False)}),
+    "--beta-steps": ("objective.annealing", "steps", {"type": _int(1)}),
+    "--gamma": ("objective.capacity", "gamma", {"type": _float(0.0, False), "help": "capacity γ"}),
+    "--c-max": ("objective.capacity", "c_max", {"type": _float(0.0, False),
+                                                "help": "capacity C_max"}),
+    "--capacity-steps": ("objective.capacity", "steps", {"type": _int(1)}),
+    "--num-samples": ("objective.iwae", "num_samples", {"type": _int(1),
                                                    "help": "iwae: importance samples k"}),
-    "--dreg": ("objective", "dreg", {"action": "store_const", "const": True,
+    "--dreg": ("objective.iwae", "dreg", {"action": "store_const", "const": True,
                                      "help": "iwae: doubly reparameterised gradients"}),
     "--latent-dims": ("model", "latent_dims", {"type": _sizes,
                                                "help": "hvae: layer sizes, bottom first"}),
@@ -149,9 +150,21 @@ TRAIN_FLAGS = {
 }
 
 
+class _KindsHelp(str):
+    """``--model``'s help text: the registered kinds (with their summaries), read when shown."""
+
+    def __mod__(self, params):
+        from vaekit.runner._kinds import KINDS
+
+        kinds = "; ".join(f"{k.name}: {k.summary}" if k.summary else k.name
+                          for k in KINDS.values())
+        return (str(self) + kinds.replace("%", "%%")) % params
+
+
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train a model (default: annealed β-VAE on dSprites)")
-    p.add_argument("--model", choices=MODEL_KINDS, help="model kind (default beta-tcvae)")
+    p = sub.add_parser("train", help="train a model (default: β-TCVAE on dSprites)")
+    p.add_argument("--model", choices=MODEL_KINDS, metavar="KIND",
+                   help=_KindsHelp("model kind (default beta-tcvae): "))
     p.add_argument("--config", help="TOML config file; flags override its values")
     p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
@@ -230,7 +243,10 @@ def _config_from_args(args):
     for section, key, _ in TRAIN_FLAGS.values():
         value = getattr(args, f"{section}.{key}")
         if value is not None:
-            overrides.setdefault(section, {})[key] = value
+            table = overrides
+            for name in section.split("."):
+                table = table.setdefault(name, {})
+            table[key] = value
     return config.replace(**overrides)
 
 
@@ -312,6 +328,7 @@ def _from_checkpoint(args, console) -> None:
     import jax
 
     from vaekit.runner import load_run
+    from vaekit.runner._kinds import kind_of
     from vaekit.runner._report import write_class_samples, write_reconstructions, write_samples
 
     parts = load_run(args.run_dir, args.checkpoint)
@@ -327,14 +344,14 @@ def _from_checkpoint(args, console) -> None:
         images = posthoc_images(parts, model, sampler, jax.random.key(args.seed), args.num,
                                 args.components)
         image_grid_figure(images, out, title=f"samples of the post-hoc {sampler} sampler")
-    elif args.command == "sample" and parts.config.model.kind == "cvae":
+    elif args.command == "sample" and kind_of(parts.config.model.kind).labelled:
         write_class_samples(model, parts.data.num_classes, jax.random.key(args.seed), out,
                             args.num)
     elif args.command == "sample":
         from vaekit.runner._posthoc import load_code_prior
 
         code_prior = None
-        if parts.config.model.kind in QUANTIZED_KINDS:
+        if kind_of(parts.config.model.kind).quantized:
             code_prior = load_code_prior(args.run_dir, parts, model)
             if code_prior is None:
                 console.print("no code prior in this run (prior.steps = 0): decoding uniformly "

@@ -15,7 +15,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import optax
 from flax import nnx
 
 from vaekit.data import NUM_COMBINATIONS, render_dsprites_batch, split_indices
@@ -30,9 +29,9 @@ from vaekit.evaluation._sap import compute_sap
 from vaekit.models import VAE
 from vaekit.models._cnn import CNNDecoder, CNNEncoder
 from vaekit.models._factor_vae import Discriminator, FactorVAEModel
-from vaekit.objectives import beta_tcvae, beta_vae
-from vaekit.objectives._factor_vae import DISCRIMINATOR_ADAM, factor_vae, factor_vae_optimizer
+from vaekit.objectives._factor_vae import DISCRIMINATOR_ADAM
 from vaekit.reproduce._common import grouped_bars_figure, mlp_vae, train_history
+from vaekit.runner import KINDS, RunConfig
 from vaekit.training import make_train_step
 
 NAME = "disentanglement"
@@ -120,23 +119,47 @@ def _vae(config: dict, seed: int) -> VAE:
     return mlp_vae(config["latent_dim"], config["hidden"], seed)
 
 
+# Each model of the comparison is a model kind of the runner's registry (vaekit.runner.KINDS):
+# its objective and optimizer are that record's, built from ``run_config``. The reproduction
+# keeps its own architectures (``_vae``; the discriminator seeded apart, at seed + 10,000).
+KINDS_OF = {"vae": "vae", "beta_vae": "beta-vae", "beta_tcvae": "beta-tcvae",
+            "factor_vae": "factor-vae"}
+WITH_DISCRIMINATOR = ("factor_vae",)
+
+
+def run_config(kind: str, config: dict) -> RunConfig:
+    """The runner config of model ``kind``: its registry kind, the β/γ of ``config``, the lr.
+
+    Raises:
+      ValueError: ``kind`` is not one of :data:`MODELS`, or ``config["discriminator_adam"]``
+        is not the discriminator Adam of the registry's ``factor-vae`` (the paper's).
+    """
+    if kind not in KINDS_OF:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of {MODELS}.")
+    if dict(config["discriminator_adam"]) != DISCRIMINATOR_ADAM:
+        raise ValueError(f"`discriminator_adam` must be {DISCRIMINATOR_ADAM} (the factor-vae "
+                         f"kind's), got {config['discriminator_adam']!r}")
+    name = KINDS_OF[kind]
+    sections = {"beta_vae": {"beta": config["betas"]["beta_vae"]},
+                "tcvae": {"beta": config["betas"]["beta_tcvae"]},
+                "factor_vae": {"gamma": config["factor_vae_gamma"]}}
+    return RunConfig.from_dict({
+        "model": {"kind": name, "latent_dim": config["latent_dim"]},
+        "objective": {k: v for k, v in sections.items() if k in KINDS[name].sections},
+        "train": {"lr": config["lr"]},
+    })
+
+
 def build(kind: str, config: dict, seed: int, dataset_size: int):
     """``(model, objective, optimizer)`` of model ``kind`` for ``config``."""
-    vae = _vae(config, seed)
-    adam = optax.adam(config["lr"])
-    if kind == "vae":
-        return vae, beta_vae(1.0), adam
-    if kind == "beta_vae":
-        return vae, beta_vae(config["betas"]["beta_vae"]), adam
-    if kind == "beta_tcvae":
-        return vae, beta_tcvae(beta=config["betas"]["beta_tcvae"],
-                               dataset_size=dataset_size), adam
-    if kind == "factor_vae":
-        disc = Discriminator(config["latent_dim"], config["discriminator_hidden"],
-                             rngs=nnx.Rngs(seed + 10_000))
-        optimizer = factor_vae_optimizer(adam, optax.adam(**config["discriminator_adam"]))
-        return FactorVAEModel(vae, disc), factor_vae(config["factor_vae_gamma"]), optimizer
-    raise ValueError(f"unknown model kind {kind!r}; choose one of {MODELS}.")
+    settings = run_config(kind, config)
+    record = KINDS[settings.model.kind]
+    model = _vae(config, seed)
+    if kind in WITH_DISCRIMINATOR:
+        model = FactorVAEModel(model, Discriminator(
+            config["latent_dim"], config["discriminator_hidden"], rngs=nnx.Rngs(seed + 10_000)))
+    return (model, record.build_objective(settings, dataset_size),
+            record.build_optimizer(settings))
 
 
 ENCODE_BATCH = 64

@@ -10,6 +10,7 @@ from vaekit.runner._config import (
     RunConfig,
     TrainConfig,
 )
+from vaekit.runner._kinds import KINDS, Kind, register_kind, unregister_kind
 from vaekit.runner._lock import RunDirInUse
 from vaekit.runner._run import (
     NonFiniteError,
@@ -22,11 +23,13 @@ from vaekit.runner._run import (
 )
 
 __all__ = [
+    "KINDS",
     "MODEL_KINDS",
     "CheckpointError",
     "Checkpoints",
     "ConfigError",
     "DataConfig",
+    "Kind",
     "ModelConfig",
     "NonFiniteError",
     "ObjectiveConfig",
@@ -37,6 +40,8 @@ __all__ = [
     "TrainConfig",
     "build_run",
     "load_run",
+    "register_kind",
     "resume_run",
     "start_run",
+    "unregister_kind",
 ]

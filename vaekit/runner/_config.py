@@ -4,31 +4,40 @@ import dataclasses
 import difflib
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vaekit.schedules import SCHEDULE_NAMES
 
-MODEL_KINDS = (
-    "vae",
-    "beta-vae",
-    "beta-vae-annealed",
-    "beta-vae-capacity",
-    "free-bits-vae",
-    "beta-tcvae",
-    "info-vae",
-    "dip-vae",
-    "factor-vae",
-    "vq-vae",
-    "fsq-vae",
-    "cvae",
-    "iwae",
-    "vamp-vae",
-    "iaf-vae",
-    "hvae",
-)
-QUANTIZED_KINDS = ("vq-vae", "fsq-vae")
+class KindNames(Sequence):
+    """The names of the registered model kinds, read from :data:`vaekit.runner._kinds.KINDS`.
+
+    A live view: a kind registered later (:func:`vaekit.runner._kinds.register_kind`) is in it
+    at once, so config validation and the CLI's ``--model`` choices accept it.
+    ``quantized=True`` keeps only the quantized kinds (those that train a code prior).
+    """
+
+    def __init__(self, quantized: bool = False):
+        self._quantized = quantized
+
+    def _names(self) -> tuple[str, ...]:
+        from vaekit.runner._kinds import KINDS
+
+        return tuple(name for name, kind in KINDS.items()
+                     if kind.quantized or not self._quantized)
+
+    def __getitem__(self, index):
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+MODEL_KINDS = KindNames()
+QUANTIZED_KINDS = KindNames(quantized=True)
 ARCHITECTURES = ("mlp", "cnn")
 # Downloadable sources of vaekit.data.load_dataset (a test checks this list against it).
 SOURCE_DATASETS = ("mnist", "binarized-mnist", "fashion-mnist", "cifar10", "celeba64",
@@ -76,31 +85,54 @@ class ModelConfig:
     latent_dims: tuple[int, ...] = (16, 8, 4)
 
 
+def checked(default: Any, check: Callable[[Any], bool], message: str) -> Any:
+    """A config field whose value must pass ``check``; else a ConfigError with ``message``.
+
+    For the fields of objective sections (:attr:`vaekit.runner._kinds.Kind.sections`): the
+    error names the full key, e.g. ``objective.tcvae.beta must be >= 0 and finite, got -1.0``.
+    """
+    return dataclasses.field(default=default, metadata={"check": (check, message)})
+
+
+def nonnegative(default: float) -> Any:
+    """A number field that must be ``>= 0`` and finite."""
+    return checked(default, lambda v: 0 <= v < float("inf"), "must be >= 0 and finite")
+
+
+def positive(default: int | float) -> Any:
+    """A number field that must be ``> 0`` (and finite)."""
+    return checked(default, lambda v: 0 < v < float("inf"), "must be > 0")
+
+
+def one_of(default: str, choices: Sequence[str]) -> Any:
+    """A string field that must be one of ``choices`` (a did-you-mean hint otherwise)."""
+    return dataclasses.field(default=default, metadata={"choices": tuple(choices)})
+
+
 @dataclasses.dataclass(frozen=True)
 class ObjectiveConfig:
-    """Objective hyperparameters; each model kind reads the ones it needs."""
+    """The ``[objective]`` section: what every kind shares, and its kind's sub-sections.
+
+    ``likelihood`` is the reconstruction term of every kind. ``sections`` holds one
+    ``(name, dataclass)`` pair per ``[objective.<name>]`` table that the model kind declares
+    (:attr:`vaekit.runner._kinds.Kind.sections`, e.g. ``[objective.tcvae]`` for β-TCVAE's
+    ``alpha``/``beta``/``gamma``), in the kind's order; :class:`RunConfig` fills in the ones a
+    file leaves out with their defaults and refuses the ones its kind does not use. Read one
+    as an attribute: ``config.objective.tcvae.beta``.
+    """
 
     likelihood: str = "bernoulli"
-    beta: float = 4.0
-    beta_schedule: str = "linear"
-    beta_start: float = 0.0
-    beta_steps: int = 1000
-    gamma: float = 1000.0
-    c_max: float = 25.0
-    capacity_steps: int = 5000
-    free_bits: float = 0.5
-    tc_alpha: float = 1.0
-    tc_beta: float = 15.0
-    tc_gamma: float = 1.0
-    mmd_alpha: float = 0.0
-    mmd_lambda: float = 1000.0
-    dip_kind: str = "ii"
-    dip_lambda_od: float = 10.0
-    commitment_cost: float = 0.25
-    factor_gamma: float = 35.0
-    # iwae: importance samples per example; dreg: doubly reparameterised encoder gradients.
-    num_samples: int = 5
-    dreg: bool = False
+    sections: tuple[tuple[str, Any], ...] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        sections = self.__dict__.get("sections", ())
+        for key, value in sections:
+            if key == name:
+                return value
+        raise AttributeError(f"the objective has no section `{name}` (its sections: "
+                             f"{[key for key, _ in sections]})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +225,7 @@ class RunConfig:
     prior: PriorConfig = PriorConfig()
 
     def __post_init__(self):
+        object.__setattr__(self, "objective", _complete_objective(self))
         validate(self)
 
     @classmethod
@@ -212,7 +245,10 @@ class RunConfig:
             table = raw.get(name, {})
             if not isinstance(table, Mapping):
                 raise ConfigError(f"config section `{name}` must be a table")
-            built[name] = _build_section(section_cls, table, name)
+            if section_cls is ObjectiveConfig:
+                built[name] = _build_objective(table, built["model"].kind)
+            else:
+                built[name] = _build_section(section_cls, table, name)
         return cls(**built)
 
     @classmethod
@@ -228,30 +264,175 @@ class RunConfig:
         return cls.from_dict(raw)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """The config as one plain dict per section (tuples as lists)."""
-        return {
-            f.name: {k: list(v) if isinstance(v, tuple) else v
-                     for k, v in dataclasses.asdict(getattr(self, f.name)).items()}
-            for f in dataclasses.fields(self)
-        }
+        """The config as one plain dict per section (tuples as lists).
+
+        The objective's sub-sections are nested dicts: ``{"objective": {"likelihood": ...,
+        "tcvae": {"alpha": ..., ...}}}``.
+        """
+        tables = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
+                  if f.name != "objective"}
+        objective = {"likelihood": self.objective.likelihood,
+                     **{name: _plain(section) for name, section in self.objective.sections}}
+        return {"model": tables.pop("model"), "objective": objective, **tables}
 
     def to_toml(self) -> str:
         """The config as TOML text that :meth:`from_toml` reads back to an equal config."""
         lines = []
         for section, table in self.to_dict().items():
             lines.append(f"[{section}]")
-            lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+            lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items()
+                         if not isinstance(value, Mapping))
             lines.append("")
+            for name, sub in table.items():
+                if isinstance(sub, Mapping):
+                    lines.append(f"[{section}.{name}]")
+                    lines.extend(f"{key} = {_toml_value(value)}" for key, value in sub.items())
+                    lines.append("")
         return "\n".join(lines)
 
     def replace(self, **sections: Mapping[str, Any]) -> "RunConfig":
-        """A copy with some keys of some sections changed, checked like a file."""
+        """A copy with some keys of some sections changed, checked like a file.
+
+        Objective sub-sections are nested tables (``objective={"tcvae": {"beta": 6.0}}``). A
+        changed ``model.kind`` drops the objective sub-sections of the old kind that the new
+        one does not use (unless given here, which then must be used by the new kind).
+        """
         merged = self.to_dict()
         for section, values in sections.items():
             if section not in merged:
                 raise ConfigError(f"unknown config section `{section}`")
-            merged[section] = {**merged[section], **values}
+            merged[section] = _merge(merged[section], values, section)
+        kind = merged["model"].get("kind")
+        if kind != self.model.kind:
+            given = sections.get("objective", {})
+            used = _sections_of(kind)
+            merged["objective"] = {key: value for key, value in merged["objective"].items()
+                                   if not isinstance(value, Mapping) or key in given
+                                   or key in used}
         return RunConfig.from_dict(merged)
+
+
+def _plain(section: Any) -> dict[str, Any]:
+    """A section dataclass as a dict of TOML values (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(section).items()}
+
+
+def _merge(base: Mapping[str, Any], values: Any, key: str) -> dict[str, Any]:
+    """``base`` updated by ``values``, nested tables merged key by key."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"config section `{key}` must be a table, got {values!r}")
+    merged = dict(base)
+    for name, value in values.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(name), Mapping):
+            merged[name] = _merge(merged[name], value, f"{key}.{name}")
+        else:
+            merged[name] = value
+    return merged
+
+
+def flat_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"section.key": value}`` (``"objective.tcvae.beta"``) of a :meth:`RunConfig.to_dict`."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            flat.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _registered_sections() -> dict[str, type]:
+    from vaekit.runner._kinds import objective_sections
+
+    return objective_sections()
+
+
+def _sections_of(kind: str) -> dict[str, type]:
+    """The ``[objective.<name>]`` dataclasses of model kind ``kind`` (none if unknown)."""
+    from vaekit.runner._kinds import KINDS
+
+    return dict(KINDS[kind].sections) if kind in KINDS else {}
+
+
+def _unused_section(name: str, kind: str) -> ConfigError:
+    used = ", ".join(f"[objective.{s}]" for s in _sections_of(kind)) or "none"
+    return ConfigError(f"config section [objective.{name}] is not used by model.kind = "
+                       f"{kind!r} (its objective sections: {used}); remove it or change "
+                       "model.kind")
+
+
+# Keys of the flat [objective] table of vaekit before per-objective sections, and where each
+# went: a config written then gets a one-line pointer instead of a guess.
+MOVED_KEYS = {
+    "beta": "objective.beta_vae.beta", "beta_schedule": "objective.annealing.schedule",
+    "beta_start": "objective.annealing.start", "beta_steps": "objective.annealing.steps",
+    "gamma": "objective.capacity.gamma", "c_max": "objective.capacity.c_max",
+    "capacity_steps": "objective.capacity.steps", "free_bits": "objective.free_bits.nats",
+    "tc_alpha": "objective.tcvae.alpha", "tc_beta": "objective.tcvae.beta",
+    "tc_gamma": "objective.tcvae.gamma", "mmd_alpha": "objective.info_vae.alpha",
+    "mmd_lambda": "objective.info_vae.lambda_", "dip_kind": "objective.dip.variant",
+    "dip_lambda_od": "objective.dip.lambda_od", "commitment_cost": "objective.vq.commitment_cost",
+    "factor_gamma": "objective.factor_vae.gamma", "num_samples": "objective.iwae.num_samples",
+    "dreg": "objective.iwae.dreg",
+}
+
+
+def _hint(key: str, names) -> str:
+    """Where an old flat ``objective.<key>`` moved, else a did-you-mean over ``names``."""
+    if key in MOVED_KEYS:
+        return f" (`objective.{key}` is now `{MOVED_KEYS[key]}`)"
+    return did_you_mean(key, names)
+
+
+def _build_objective(table: Mapping[str, Any], kind: str) -> ObjectiveConfig:
+    """The ``[objective]`` table: shared keys, and the sub-sections ``kind`` uses."""
+    _choice(kind, MODEL_KINDS, "model.kind")
+    known = _registered_sections()
+    shared = {f.name: f.type for f in dataclasses.fields(ObjectiveConfig)
+              if f.name != "sections"}
+    unknown = sorted(k for k in table if k not in shared and k not in known)
+    if unknown:
+        names = [*shared, *known]
+        hints = "".join(_hint(k, names) for k in unknown)
+        raise ConfigError(
+            f"unknown key(s) or section(s) {[f'objective.{k}' for k in unknown]}{hints}; "
+            f"known keys of [objective]: {sorted(shared)}, its sections: "
+            f"{sorted(f'objective.{k}' for k in known)}")
+    sections = []
+    for name, value in table.items():
+        if name in shared:
+            continue
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config section `objective.{name}` must be a table, got "
+                              f"{value!r}{_hint(name, ()) if name in MOVED_KEYS else ''}")
+        if name not in _sections_of(kind):
+            raise _unused_section(name, kind)
+        sections.append((name, _build_section(known[name], value, f"objective.{name}")))
+    return ObjectiveConfig(
+        **{k: _coerce(v, shared[k], f"objective.{k}") for k, v in table.items() if k in shared},
+        sections=tuple(sections))
+
+
+def _complete_objective(config: "RunConfig") -> ObjectiveConfig:
+    """``config.objective`` with every section of its kind, in the kind's order.
+
+    Sections the kind declares but ``config`` lacks get their defaults; a section the kind
+    does not use, or of another type than the kind declares, is a ConfigError.
+    """
+    objective, kind = config.objective, config.model.kind
+    _choice(kind, MODEL_KINDS, "model.kind")
+    declared = _sections_of(kind)
+    given = dict(objective.sections)
+    for name, section in given.items():
+        if name not in declared:
+            raise _unused_section(name, kind)
+        if type(section) is not declared[name]:
+            raise ConfigError(f"config section [objective.{name}] must be a "
+                              f"{declared[name].__name__}, got {section!r}")
+    sections = tuple((name, given[name] if name in given else cls())
+                     for name, cls in declared.items())
+    return dataclasses.replace(objective, sections=sections)
 
 
 def _toml_value(value: Any) -> str:
@@ -317,9 +498,20 @@ def did_you_mean(value: str, choices) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _choice(value: str, choices: tuple[str, ...], key: str) -> None:
+def _choice(value: str, choices: Sequence[str], key: str) -> None:
     _check(value in choices, key, f"must be one of {list(choices)}{did_you_mean(value, choices)}",
            value)
+
+
+def _check_section(section: Any, prefix: str) -> None:
+    """The ``checked``/``one_of`` constraints of a section dataclass's fields."""
+    for field in dataclasses.fields(section):
+        value, key = getattr(section, field.name), f"{prefix}.{field.name}"
+        if "choices" in field.metadata:
+            _choice(value, field.metadata["choices"], key)
+        if "check" in field.metadata:
+            check, message = field.metadata["check"]
+            _check(check(value), key, message, value)
 
 
 def validate(config: RunConfig) -> None:
@@ -350,17 +542,8 @@ def validate(config: RunConfig) -> None:
     _check(len(m.latent_dims) > 0 and min(m.latent_dims) > 0, "model.latent_dims",
            "must be sizes > 0", m.latent_dims)
     _choice(o.likelihood, LIKELIHOODS, "objective.likelihood")
-    _check(o.num_samples >= 1, "objective.num_samples", "must be >= 1", o.num_samples)
-    _choice(o.beta_schedule, SCHEDULE_NAMES, "objective.beta_schedule")
-    _choice(o.dip_kind, ("i", "ii"), "objective.dip_kind")
-    for key in ("beta", "beta_start", "gamma", "c_max", "free_bits", "tc_alpha", "tc_beta",
-                "tc_gamma", "mmd_lambda", "dip_lambda_od", "commitment_cost", "factor_gamma"):
-        value = getattr(o, key)
-        _check(value >= 0 and value != float("inf"), f"objective.{key}", "must be >= 0 and finite",
-               value)
-    _check(0.0 <= o.mmd_alpha <= 1.0, "objective.mmd_alpha", "must be in [0, 1]", o.mmd_alpha)
-    _check(o.beta_steps > 0, "objective.beta_steps", "must be > 0", o.beta_steps)
-    _check(o.capacity_steps > 0, "objective.capacity_steps", "must be > 0", o.capacity_steps)
+    for name, section in o.sections:
+        _check_section(section, f"objective.{name}")
     _choice(d.name, DATASETS, "data.name")
     _check(d.name != "npz" or bool(d.path), "data.path", "must name a .npz file for data.name "
            "= \"npz\"", d.path)

@@ -1,6 +1,7 @@
 """What a run writes besides checkpoints: metric rows, plots, and the summary."""
 
 import json
+import re
 from pathlib import Path
 
 import jax
@@ -19,10 +20,9 @@ from vaekit.plots import (
 )
 from vaekit.runner._posthoc import num_codes_of, prior_code_images
 
-CURVE_KEYS = ("loss", "reconstruction_loss", "kl_loss", "beta", "capacity_loss",
-              "current_capacity", "active_dims", "codebook_loss", "commitment_loss",
-              "perplexity", "codebook_usage", "total_correlation", "disc_accuracy",
-              "grad_norm", "elbo", "ess")
+# Per-dimension metric families (``kl_dim_0`` ... ``kl_dim_9``): one value per latent
+# dimension, summarised by ``active_dims`` and the traversal's ordering, not plotted.
+PER_DIMENSION = re.compile(r".+_dim_\d+")
 
 # Models whose prior is not N(0, I) or whose posterior is not one Gaussian: they sample with
 # their own ``generate`` and reconstruct from a posterior draw (IAF, hierarchical).
@@ -67,6 +67,16 @@ def history_from_rows(rows: list[dict]) -> dict:
             if key not in ("split", "step"):
                 history[split].setdefault(key, []).append(value)
     return history
+
+
+def curve_keys(train: dict[str, list]) -> list[str]:
+    """The metrics the loss curves plot: every scalar of the training rows.
+
+    ``loss`` first, then in the order the rows report them; per-dimension families
+    (:data:`PER_DIMENSION`) are left out.
+    """
+    keys = [k for k in train if not PER_DIMENSION.fullmatch(k)]
+    return sorted(keys, key=lambda k: k != "loss")
 
 
 @nnx.jit
@@ -200,7 +210,7 @@ def write_plots(model, latent_dim: int, data, rows: list[dict], out: Path,
              ("reconstructions", "latent_traversal", "prior_samples", "loss_curves")}
     val_images = data.val_images
     history = history_from_rows(rows)
-    keys = [k for k in CURVE_KEYS if k in history["train"]]
+    keys = curve_keys(history["train"])
     loss_curves_figure(history["train"], history["train_steps"], files["loss_curves"],
                        keys=keys, val_history=history["val"], val_steps=history["val_steps"],
                        robust_range=True,

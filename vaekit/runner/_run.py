@@ -21,20 +21,21 @@ import jax
 import numpy as np
 
 from vaekit.runner._checkpoint import Checkpoints
-from vaekit.runner._config import QUANTIZED_KINDS, ConfigError, RunConfig
+from vaekit.runner._config import ConfigError, RunConfig, flat_config
 from vaekit.runner._datasets import RunData, load_data
 from vaekit.runner._evaluate import evaluate_trained
-from vaekit.runner._lock import LOCK_NAME, check_not_in_use, hold_run_dir
-from vaekit.runner._posthoc import fit_code_prior, load_code_prior
-from vaekit.runner._report import read_rows, write_plots, write_rows
-from vaekit.runner._tracking import make_trackers
-from vaekit.runner._zoo import (
+from vaekit.runner._kinds import (
     build_forward,
     build_model,
     build_objective,
     build_optimizer,
-    scan_chunks,
+    kind_of,
 )
+from vaekit.runner._lock import LOCK_NAME, check_not_in_use, hold_run_dir
+from vaekit.runner._posthoc import fit_code_prior, load_code_prior
+from vaekit.runner._report import read_rows, write_plots, write_rows
+from vaekit.runner._tracking import make_trackers
+from vaekit.runner._zoo import scan_chunks
 from vaekit.training import (
     TrainState,
     TrainStep,
@@ -159,7 +160,7 @@ def _chunks(parts: RunParts, checkpoints: Checkpoints, start: int) -> Iterator:
     t = config.train
     if start >= t.steps:
         return
-    labelled = config.model.kind == "cvae"
+    labelled = kind_of(config.model.kind).labelled
     common = dict(num_steps=t.steps - start, steps_per_call=t.steps_per_call,
                   periods=(t.eval_every, t.checkpoint_every))
     if not data.stream:
@@ -286,7 +287,7 @@ def _execute(parts: RunParts, out: Path, on_progress: Progress | None,
     best_loss, best_step = min(val_losses, default=(float("inf"), None))
     checkpoints = Checkpoints(out, t.keep)
     trackers = make_trackers(t.track, out, config.to_dict(), start)
-    labelled = config.model.kind == "cvae"
+    labelled = kind_of(config.model.kind).labelled
     val = data.arrays("val", labelled)
     t0 = time.perf_counter()
     state, step = parts.state, start
@@ -365,7 +366,7 @@ def _finish(parts: RunParts, state, rows: list[dict], out: Path, summary: dict, 
     config, data, t = parts.config, parts.data, parts.config.train
     model = state.model()
     code_prior = None
-    if config.model.kind in QUANTIZED_KINDS and config.prior.steps:
+    if kind_of(config.model.kind).quantized and config.prior.steps:
         if (out / "prior.json").is_file():  # a resumed run keeps its finished prior
             code_prior = load_code_prior(out, parts, model)
             summary["prior"] = json.loads((out / "prior.json").read_text())
@@ -416,11 +417,6 @@ def load_run(run_dir: str | Path, which: str = "last") -> RunParts:
     return parts
 
 
-def _flat(config: dict) -> dict[str, object]:
-    return {f"{section}.{key}": value for section, table in config.items()
-            for key, value in table.items()}
-
-
 def check_config_unchanged(run_dir: Path) -> None:
     """Refuses to resume a run whose ``config.toml`` was edited since it started.
 
@@ -435,11 +431,11 @@ def check_config_unchanged(run_dir: Path) -> None:
     if not record.is_file():
         return
     try:
-        started = _flat(json.loads(record.read_text()))
+        started = flat_config(json.loads(record.read_text()))
     except (OSError, ValueError, AttributeError) as err:
         raise ConfigError(f"cannot read {record} (the config this run started with): "
                           f"{err}") from None
-    now = _flat(RunConfig.from_toml(run_dir / "config.toml").to_dict())
+    now = flat_config(RunConfig.from_toml(run_dir / "config.toml").to_dict())
     changed = [f"{key}: {json.dumps(started[key])} -> {json.dumps(value)}"
                for key, value in now.items()
                if key in started and key not in RESUMABLE_KEYS and started[key] != value]

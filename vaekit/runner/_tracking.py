@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.runner._config import TRACKERS, ConfigError
+from vaekit.runner._config import TRACKERS, ConfigError, flat_config
 
 __all__ = ["TRACKERS", "MLflowTracker", "TensorBoardTracker", "WandbTracker", "make_trackers"]
 
@@ -45,8 +45,7 @@ class TensorBoardTracker:
         self.writer = SummaryWriter(logdir=str(out / "tensorboard"),
                                     purge_step=start + 1 if start else None)
         self.writer.add_text("config", "\n".join(
-            f"    [{section}] {key} = {value}" for section, table in config.items()
-            for key, value in table.items()), 0)
+            f"    {key} = {value}" for key, value in flat_config(config).items()), 0)
 
     def log(self, row: dict) -> None:
         """Logs the scalars of a metrics row at its step."""
@@ -90,9 +89,8 @@ class MLflowTracker:
         self.run_id = runs[0].info.run_id if runs else self.client.create_run(
             experiment_id, run_name=out.name).info.run_id  # a resumed run continues its run
         if not runs:
-            for section, table in config.items():
-                for key, value in table.items():
-                    self.client.log_param(self.run_id, f"{section}.{key}", str(value)[:500])
+            for key, value in flat_config(config).items():
+                self.client.log_param(self.run_id, key, str(value)[:500])
         # Steps an interrupted session logged after its last checkpoint come again, equal, in
         # the resumed one: log each (split, step) once.
         self.logged = {split: {m.step for m in self.client.get_metric_history(
