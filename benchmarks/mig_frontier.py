@@ -63,7 +63,9 @@ def summarize(path: str, write: bool) -> str:
         "to the defaults the rows were run against (2026-12-04, before the default changed): "
         "`beta-vae-annealed` (β 0 → 4 over 1,000 steps), `tc_beta` 6, Adam 5e-4, batch 64, "
         "6,000 steps, seed 0. The new default (`beta-tcvae`, `tc_beta` 15, Adam 1e-3) is the "
-        "`tcvae-b15-lr1e-3` rows.\n",
+        "`tcvae-b15-lr1e-3` rows. The rows' override keys are the flat `[objective]` keys of "
+        "that date: `objective.tc_beta` is now `objective.tcvae.beta`, `objective.c_max` "
+        "`objective.capacity.c_max` (docs/runs.md).\n",
         "| run | overrides | steps | train s | wall s | Chen MIG | "
         + " | ".join(f"gap {f}" for f in factors) + " | active |",
         "| --- | --- | ---: | ---: | ---: | ---: | " + " | ".join("---:" for _ in factors)

@@ -284,3 +284,12 @@ def test_curve_keys_are_every_scalar_but_per_dimension_families():
     assert curve_keys(train) == ["loss", "reconstruction_loss", "total_correlation",
                                  "mutual_info_weight", "kl_layer_0", "active_dims",
                                  "grad_norm"]
+
+
+def test_tc_beta_flag_sets_the_default_kinds_total_correlation_weight():
+    from vaekit.cli import _config_from_args, build_parser
+
+    args = build_parser().parse_args(["train", "--tc-beta", "6"])
+    config = _config_from_args(args)
+    assert config.model.kind == "beta-tcvae" and config.objective.tcvae.beta == 6.0
+    assert config.objective.tcvae.alpha == 1.0  # the section's other keys keep their defaults

@@ -121,6 +121,8 @@ TRAIN_FLAGS = {
     "--beta-schedule": ("objective.annealing", "schedule", {"choices": SCHEDULE_NAMES}),
     "--beta-start": ("objective.annealing", "start", {"type": _float(0.0, False)}),
     "--beta-steps": ("objective.annealing", "steps", {"type": _int(1)}),
+    "--tc-beta": ("objective.tcvae", "beta", {"type": _float(0.0, False),
+                                          "help": "beta-tcvae: total-correlation weight"}),
     "--gamma": ("objective.capacity", "gamma", {"type": _float(0.0, False), "help": "capacity γ"}),
     "--c-max": ("objective.capacity", "c_max", {"type": _float(0.0, False),
                                                 "help": "capacity C_max"}),
