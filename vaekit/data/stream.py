@@ -22,20 +22,18 @@ Example:
   [[0, 4, 6, 7], [5, 3, 1, 2]]
 """
 
-import itertools
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
 from vaekit._checks import check_int
 from vaekit.data.array_store import open_arrays
-from vaekit.training.data import prefetch_to_device, stack_tree
-from vaekit.training.loop import chunk_length
+from vaekit.training.loop import iterator_source, run_chunks
 from vaekit.training.train_state import TrainState
 from vaekit.training.train_step import TrainStep
 
@@ -394,21 +392,6 @@ def stream_state_from_json(obj: Mapping[str, Any]) -> StreamState:
     return _dumps(dict(obj))
 
 
-def _groups(
-    stream: Iterator[Any], step: int, end: int, steps_per_call: int, periods: tuple[int, ...]
-) -> Iterator[tuple[Any, StreamState]]:
-    """``(k batches stacked (k, B, ...), stream state after them)`` per chunk, in order."""
-    while step < end:
-        k = chunk_length(step, end, steps_per_call, *periods)
-        group = list(itertools.islice(stream, k))
-        if not group:
-            return
-        yield stack_tree(group), stream.get_state()
-        step += len(group)
-        if len(group) < k:
-            return
-
-
 def stream_chunks(
     train: TrainStep,
     state: TrainState,
@@ -422,7 +405,10 @@ def stream_chunks(
 ) -> Iterator[tuple[TrainState, int, dict[str, np.ndarray], StreamState]]:
     """Trains on ``stream`` chunk by chunk, yielding ``(state, step, metrics, stream_state)``.
 
-    The chunks are those of :func:`vaekit.training.loop.train_chunks`: from ``state.step``,
+    :func:`vaekit.training.loop.run_chunks` on
+    :func:`vaekit.training.loop.iterator_source` ``(stream)``; it yields a
+    :class:`~vaekit.training.loop.Chunk`, a named 4-tuple. The chunks are those of
+    :func:`vaekit.training.loop.train_chunks`: from ``state.step``,
     up to absolute multiples of ``steps_per_call`` and of each non-zero period
     (:func:`~vaekit.training.loop.chunk_length`), ``k`` batches stacked ``(k, B, ...)``
     through one ``train.multi_step``. ``metrics`` holds ``(k,)`` host arrays per name.
@@ -455,24 +441,7 @@ def stream_chunks(
       4 (4,)
       6 (2,)
     """
-    steps_per_call = check_int(steps_per_call, "steps_per_call")
-    prefetch = check_int(prefetch, "prefetch", minimum=0)
-    periods = tuple(check_int(p, "periods", minimum=0) for p in periods)
-    step = int(state.step)
-    end = step + check_int(num_steps, "num_steps")
-    groups = _groups(stream, step, end, steps_per_call, periods)
-    if prefetch:
-        move = jax.device_put if put is None else put
-        groups = prefetch_to_device(groups, prefetch, put=lambda item: (move(item[0]), item[1]))
-    elif put is not None:
-        groups = ((put(batches), stream_state) for batches, stream_state in groups)
-    try:
-        for batches, stream_state in groups:
-            k = len(jax.tree.leaves(batches)[0])
-            state, metrics = train.multi_step(state, batches)
-            step += k
-            yield state, step, jax.device_get(metrics), stream_state
-    finally:
-        close = getattr(groups, "close", None)
-        if close is not None:
-            close()
+    chunks = run_chunks(train, state, iterator_source(stream, prefetch=prefetch, put=put),
+                        num_steps=num_steps, steps_per_call=steps_per_call, periods=periods)
+    with contextlib.closing(chunks):
+        yield from chunks
