@@ -55,7 +55,7 @@ def test_fit_with_device_data_matches_host_batches_and_copies_data_once(monkeypa
     assert len(puts) == 1  # the data set, once; two chunks ran
     chex.assert_trees_all_close(host.params, dev.params, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(hist_host["train"]["loss"], hist_dev["train"]["loss"], rtol=1e-6)
-    assert hist_dev["train_steps"] == list(range(1, 21))
+    assert hist_dev["train_steps"].tolist() == list(range(1, 21))
 
 
 def test_device_data_needs_multi_step_indexed():

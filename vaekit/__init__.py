@@ -74,9 +74,12 @@ from vaekit.schedules import (
     named_schedule,
 )
 from vaekit.training import (
+    History,
+    StepFunctions,
     TrainState,
     TrainStep,
     batch_indices,
+    compile_step,
     data_mesh,
     data_parallel,
     default_forward,
@@ -85,6 +88,7 @@ from vaekit.training import (
     make_train_step,
     mixed_precision,
     prefetch_to_device,
+    step_functions,
 )
 
 __version__ = "0.1.0"
@@ -100,11 +104,13 @@ __all__ = [
     "ConvDecoder",
     "ConvEncoder",
     "HierarchicalVAE",
+    "History",
     "IAFVAE",
     "MLPDecoder",
     "MLPEncoder",
     "Metrics",
     "Objective",
+    "StepFunctions",
     "TrainState",
     "TrainStep",
     "VAEOutput",
@@ -126,6 +132,7 @@ __all__ = [
     "capacity_vae",
     "cnn_hierarchical_vae",
     "code_prior_nll",
+    "compile_step",
     "compose",
     "conditional_cnn_vae",
     "conditional_forward",
@@ -172,6 +179,7 @@ __all__ = [
     "sampled_kl_vae",
     "samplers",
     "schedules",
+    "step_functions",
     "sum_event",
     "sum_of_squares",
     "vq_vae",

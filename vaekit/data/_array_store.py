@@ -228,7 +228,7 @@ def read_manifest(directory: str | os.PathLike) -> dict:
     path = Path(directory).resolve() / MANIFEST
     if not path.is_file():
         raise ArrayStoreError(f"no data set manifest {path} (write the data set with "
-                              "vaekit.data._array_store.write_arrays).")
+                              "vaekit.data.write_arrays).")
     try:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

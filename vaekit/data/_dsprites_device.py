@@ -11,7 +11,7 @@ program, not in NumPy arrays, and nothing image-sized is copied in.)
 
 The geometry is the host renderer's own code (the float32 tables and inside-tests of
 :func:`vaekit.data.render`, run with ``jax.numpy`` instead of numpy), so on the CPU backend
-every image is bit for bit :func:`vaekit.data._dsprites.render`'s: the tests check this on
+every image is bit for bit :func:`vaekit.data.render`'s: the tests check this on
 thousands of random and adversarial grid points. The host renderer evaluates a 32 x 32
 window around each sprite; here the inside-test runs on all 64 x 64 pixel centres and is
 masked to the same window. Other backends (GPU / TPU) use the same float32 operations but
@@ -91,7 +91,7 @@ def _index_to_factors(indices: Array) -> Array:
 def index_to_factors_device(indices: Integer[AnyArray, " batch"]) -> Int[Array, "batch 5"]:
     """Convert flat grid indices to factor indices on the device (jit / scan / vmap safe).
 
-    The same row-major mixed-radix order as :func:`vaekit.data._dsprites.index_to_factors`
+    The same row-major mixed-radix order as :func:`vaekit.data.index_to_factors`
     (``shape`` slowest, ``pos_y`` fastest; Matthey et al. 2017's ``.npz`` order).
 
     Args:
@@ -152,7 +152,7 @@ def render_device(
 ) -> Shaped[Array, "batch 64 64 1"]:
     """Render dSprites images from factor indices on the device (jit / scan / vmap safe).
 
-    Bit for bit :func:`vaekit.data._dsprites.render` on the CPU backend (the same float32
+    Bit for bit :func:`vaekit.data.render` on the CPU backend (the same float32
     geometry code, see the module docstring). Static shapes, no host arrays, no Python loop
     over images: usable inside a jitted ``jax.lax.scan`` body.
 

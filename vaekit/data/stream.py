@@ -1,13 +1,13 @@
 """Out-of-core, multi-host input on grain: shuffled batches from memory-mapped arrays.
 
-A data set written by :func:`vaekit.data._array_store.write_arrays` is read through its
+A data set written by :func:`vaekit.data.write_arrays` is read through its
 memory maps (:class:`ArraySource`), shuffled and sharded across JAX processes by a grain
 ``MapDataset`` pipeline (the order of ``grain.samplers.IndexSampler``), a whole batch
 gathered with one fancy index (:func:`stream_batches`). The order is a pure function of
 ``(seed, shard_index, shard_count, batch_size)``, and the iterator's state (``get_state()``:
 JSON bytes) restores it exactly: a stream rebuilt with ``state=`` yields exactly the batches
 the uninterrupted stream would have yielded next. :func:`stream_chunks` trains from such a
-stream in the chunks of :func:`vaekit.training._loop.train_chunks` and hands back the stream
+stream in the chunks of :func:`vaekit.training.train_chunks` and hands back the stream
 state after each chunk, to be checkpointed with the train state (see
 :func:`stream_state_to_json` for the orbax recipe).
 
@@ -22,20 +22,18 @@ Example:
   [[0, 4, 6, 7], [5, 3, 1, 2]]
 """
 
-import itertools
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
 from vaekit._checks import check_int
 from vaekit.data._array_store import open_arrays
-from vaekit.training._data import prefetch_to_device, stack_tree
-from vaekit.training._loop import chunk_length
+from vaekit.training._loop import iterator_source, run_chunks
 from vaekit.training._train_state import TrainState
 from vaekit.training._train_step import TrainStep
 
@@ -53,7 +51,7 @@ _MAX_SEED = 2**32
 class ArraySource:
     """grain random-access source over equally long arrays: ``source[i] == {name: a[i]}``.
 
-    Built from a :func:`~vaekit.data._array_store.write_arrays` directory (read-only memory
+    Built from a :func:`~vaekit.data.write_arrays` directory (read-only memory
     maps: a row is read from disk when it is indexed) or from a mapping of in-memory arrays.
     Rows keep their dtype (uint8 images stay uint8). ``repr`` names only the structure
     (rows, names, row shapes, dtypes), which grain checks when it restores a stream state, so
@@ -266,7 +264,7 @@ def stream_batches(
     have yielded next.
 
     Args:
-      data: a :func:`~vaekit.data._array_store.write_arrays` directory, a mapping of
+      data: a :func:`~vaekit.data.write_arrays` directory, a mapping of
         equally long arrays, or an :class:`ArraySource`.
       batch_size: examples per batch (per process).
       seed: shuffle seed, ``0 <= seed < 2**32``.
@@ -394,21 +392,6 @@ def stream_state_from_json(obj: Mapping[str, Any]) -> StreamState:
     return _dumps(dict(obj))
 
 
-def _groups(
-    stream: Iterator[Any], step: int, end: int, steps_per_call: int, periods: tuple[int, ...]
-) -> Iterator[tuple[Any, StreamState]]:
-    """``(k batches stacked (k, B, ...), stream state after them)`` per chunk, in order."""
-    while step < end:
-        k = chunk_length(step, end, steps_per_call, *periods)
-        group = list(itertools.islice(stream, k))
-        if not group:
-            return
-        yield stack_tree(group), stream.get_state()
-        step += len(group)
-        if len(group) < k:
-            return
-
-
 def stream_chunks(
     train: TrainStep,
     state: TrainState,
@@ -422,9 +405,12 @@ def stream_chunks(
 ) -> Iterator[tuple[TrainState, int, dict[str, np.ndarray], StreamState]]:
     """Trains on ``stream`` chunk by chunk, yielding ``(state, step, metrics, stream_state)``.
 
-    The chunks are those of :func:`vaekit.training._loop.train_chunks`: from ``state.step``,
+    :func:`vaekit.training.run_chunks` on
+    :func:`vaekit.training.iterator_source` ``(stream)``; it yields a
+    :class:`~vaekit.training.Chunk`, a named 4-tuple. The chunks are those of
+    :func:`vaekit.training.train_chunks`: from ``state.step``,
     up to absolute multiples of ``steps_per_call`` and of each non-zero period
-    (:func:`~vaekit.training._loop.chunk_length`), ``k`` batches stacked ``(k, B, ...)``
+    (:func:`~vaekit.training.chunk_length`), ``k`` batches stacked ``(k, B, ...)``
     through one ``train.multi_step``. ``metrics`` holds ``(k,)`` host arrays per name.
     ``stream_state`` is the stream's ``get_state()`` after exactly the ``k * chunks``
     batches trained on so far: checkpoint it with the train state, and a stream rebuilt
@@ -455,24 +441,7 @@ def stream_chunks(
       4 (4,)
       6 (2,)
     """
-    steps_per_call = check_int(steps_per_call, "steps_per_call")
-    prefetch = check_int(prefetch, "prefetch", minimum=0)
-    periods = tuple(check_int(p, "periods", minimum=0) for p in periods)
-    step = int(state.step)
-    end = step + check_int(num_steps, "num_steps")
-    groups = _groups(stream, step, end, steps_per_call, periods)
-    if prefetch:
-        move = jax.device_put if put is None else put
-        groups = prefetch_to_device(groups, prefetch, put=lambda item: (move(item[0]), item[1]))
-    elif put is not None:
-        groups = ((put(batches), stream_state) for batches, stream_state in groups)
-    try:
-        for batches, stream_state in groups:
-            k = len(jax.tree.leaves(batches)[0])
-            state, metrics = train.multi_step(state, batches)
-            step += k
-            yield state, step, jax.device_get(metrics), stream_state
-    finally:
-        close = getattr(groups, "close", None)
-        if close is not None:
-            close()
+    chunks = run_chunks(train, state, iterator_source(stream, prefetch=prefetch, put=put),
+                        num_steps=num_steps, steps_per_call=steps_per_call, periods=periods)
+    with contextlib.closing(chunks):
+        yield from chunks

@@ -3,7 +3,7 @@
 The label ``y`` becomes a code (one-hot or a learned :class:`~vaekit.conditioning.LabelEmbedding`)
 that is concatenated onto the flattened input of an MLP encoder, broadcast as extra channels
 onto the image of a convolutional encoder, and concatenated onto ``z`` for the decoder. The
-forward returns the same :class:`~vaekit.models._vae.VAEOutput` as :class:`~vaekit.VAE`, so every
+forward returns the same :class:`~vaekit.models.VAEOutput` as :class:`~vaekit.VAE`, so every
 VAE objective applies unchanged: a conditional β-VAE or capacity VAE is a composition.
 """
 

@@ -5,7 +5,7 @@ of the aggregate posterior ``q(z)`` from samples of the product of its marginals
 (approximated by permuting each latent dimension across the batch, :func:`permute_dims`). Both
 networks live in one NNX module so that the ordinary :func:`vaekit.make_train_step` trains them
 together; the routing of gradients (each network only sees its own loss) is done here, with
-stop-gradients, and in :func:`vaekit.objectives._factor_vae.factor_vae`.
+stop-gradients, and in :func:`vaekit.objectives.factor_vae`.
 """
 
 from collections.abc import Callable, Sequence
@@ -109,9 +109,9 @@ class FactorVAEModel(nnx.Module):
     ``model(x, key=key)`` runs the VAE with ``key`` (so ``z`` equals ``vae(x, key=key).z``),
     permutes ``sg(z)`` with ``fold_in(key, PERMUTATION_STREAM)`` and runs the discriminator
     three times (see :class:`FactorVAEOutput`). The stop-gradients make the sum
-    ``vae_loss + disc_loss`` of :func:`vaekit.objectives._factor_vae.factor_vae` train each
+    ``vae_loss + disc_loss`` of :func:`vaekit.objectives.factor_vae` train each
     network on its own loss only, so the ordinary :func:`vaekit.make_train_step` with the
-    two-optimiser :func:`vaekit.objectives._factor_vae.factor_vae_optimizer` is the whole
+    two-optimiser :func:`vaekit.objectives.factor_vae_optimizer` is the whole
     trainer. ``encode`` / ``decode`` / ``generate`` are the VAE's, so evaluation code
     (:func:`vaekit.evaluation.mean_representation`, plots) works unchanged.
 

@@ -156,7 +156,7 @@ def dip_vae(
     1, 2, 5, 10, 20, 50) and ``λ_d = lambda_d_factor · λ_od`` with ``lambda_d_factor = 10``
     for DIP-VAE-I and ``1`` for DIP-VAE-II.
 
-    Built with :func:`~vaekit.objectives._compose.compose` from the terms
+    Built with :func:`~vaekit.objectives.compose` from the terms
     ``reconstruction_loss`` and ``kl_loss`` (weight 1), ``dip_off_diagonal`` (``Σ_{i≠j}
     Cov_ij²``, weight ``λ_od``) and ``dip_diagonal`` (``Σ_i (Cov_ii − 1)²``, weight ``λ_d``);
     the weighted sum of the last two is reported as ``dip_regularizer``. The λs may be numbers

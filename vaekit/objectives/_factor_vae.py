@@ -10,7 +10,7 @@ from ``permute_dims`` samples of ``Π_j q(z_j)`` (label 1):
 
     disc_loss = ½ mean_i CE(D(sg z_i), 0) + ½ mean_i CE(D(permute_dims(sg z)_i), 1).
 
-There is no special trainer. :class:`vaekit.models._factor_vae.FactorVAEModel` computes the
+There is no special trainer. :class:`vaekit.models.FactorVAEModel` computes the
 three discriminator passes with stop-gradients (``TC_est`` with the discriminator's parameters
 stopped, the discriminator's own passes on ``sg(z)``), so the *sum* ``vae_loss + disc_loss``
 returned by :func:`factor_vae` sends the gradient of ``vae_loss`` to the VAE's parameters and
@@ -101,8 +101,8 @@ def factor_vae(
     """FactorVAE objective ``vae_loss + disc_loss`` (Kim & Mnih 2018), for one train step.
 
     ``vae_loss = recon + KL + γ · TC_est`` and ``disc_loss`` as in the module docstring. The
-    model must be a :class:`vaekit.models._factor_vae.FactorVAEModel` (or produce its
-    :class:`~vaekit.models._factor_vae.FactorVAEOutput`): its stop-gradients make the gradient
+    model must be a :class:`vaekit.models.FactorVAEModel` (or produce its
+    :class:`~vaekit.models.FactorVAEOutput`): its stop-gradients make the gradient
     of the returned total equal the gradient of ``vae_loss`` for the VAE's parameters and that
     of ``disc_loss`` for the discriminator's. Train with :func:`vaekit.make_train_step` and
     :func:`factor_vae_optimizer` (two Adams); there is no special trainer.
@@ -210,7 +210,7 @@ def factor_vae_optimizer(
     """One optax optimizer that updates the VAE and the discriminator with their own Adams.
 
     ``optax.multi_transform({"vae": vae, "discriminator": discriminator}, submodule_labels)``
-    over the parameters of a :class:`~vaekit.models._factor_vae.FactorVAEModel` (top-level
+    over the parameters of a :class:`~vaekit.models.FactorVAEModel` (top-level
     submodules ``vae`` and ``discriminator``). Defaults are the paper's / disentanglement_lib's:
     VAE ``adam(1e-4, b1=0.9, b2=0.999)``, discriminator ``adam(1e-4, b1=0.5, b2=0.9)``.
     Pass it as the single optimizer of :func:`vaekit.make_train_step`.

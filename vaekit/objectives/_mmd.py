@@ -260,7 +260,7 @@ def info_vae(
     non-negative: ``α <= 1`` and ``α + λ >= 1`` (checked when both are numbers; with a schedule
     the caller keeps them non-negative). Batch MMD values are small, so ``λ`` is usually large.
 
-    Built with :func:`~vaekit.objectives._compose.compose` from the terms
+    Built with :func:`~vaekit.objectives.compose` from the terms
     ``reconstruction_loss`` (weight 1), ``kl_loss`` (weight ``1 − α``) and ``mmd``
     (weight ``α + λ − 1``); ``α`` and ``λ`` may be numbers or ``optax`` schedules.
 
@@ -328,7 +328,7 @@ def mmd_vae(
 
     The KL term is dropped (Zhao et al. 2017, "InfoVAE"; the same loss as the MMD Wasserstein
     auto-encoder of Tolstikhin et al. 2018 with a stochastic encoder). Built with
-    :func:`~vaekit.objectives._compose.compose` from the terms ``reconstruction_loss`` and ``mmd``
+    :func:`~vaekit.objectives.compose` from the terms ``reconstruction_loss`` and ``mmd``
     (weight ``λ``, a number ``>= 0`` or a schedule); the KL is still reported per dimension for
     collapse monitoring. Reduction and prior sampling as in :func:`info_vae`.
 

@@ -123,9 +123,9 @@ def run(config: dict, seeds, out: Path) -> tuple[list[dict[str, float]], list[st
             for d, kl in enumerate(stats["kl_per_dim"]):
                 row[f"{name}.kl_dim_{d}"] = float(kl)
             if i == 0:
-                steps = window_means(history["step"], window)
-                curves["β(step)"][name] = (steps, window_means(history["beta"], window))
-                curves["KL (batch mean)"][name] = (steps, window_means(history["kl_loss"],
+                steps = window_means(history.train_steps.astype(np.float64), window)
+                curves["β(step)"][name] = (steps, window_means(history.train["beta"], window))
+                curves["KL (batch mean)"][name] = (steps, window_means(history.train["kl_loss"],
                                                                        window))
                 kl_bars[name] = sorted(stats["kl_per_dim"].tolist(), reverse=True)
         per_seed.append(row)

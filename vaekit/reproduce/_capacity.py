@@ -85,8 +85,8 @@ def run(config: dict, seeds, out: Path) -> tuple[list[dict[str, float]], list[st
         state, history = train_history(
             train, state, train_data, num_steps=config["steps"],
             batch_size=config["batch_size"], seed=seed, fused=fused)
-        steps, kl = history["step"], history["kl_loss"]
-        capacity = history["current_capacity"]
+        steps, kl = history.train_steps.astype(np.float64), history.train["kl_loss"]
+        capacity = history.train["current_capacity"]
         after = steps > config["capacity_steps"]
         gap = kl[after] - capacity[after]
         window = min(WINDOW, max(1, int(after.sum())))

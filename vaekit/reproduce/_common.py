@@ -9,7 +9,7 @@ from flax import nnx
 from vaekit.data import IMAGE_SHAPE, index_to_factors, render, split_indices
 from vaekit.models import VAE, MLPDecoder, MLPEncoder
 from vaekit.plots._render import new_figure, render_figure
-from vaekit.training import TrainState, TrainStep, train_chunks
+from vaekit.training import History, TrainState, TrainStep, array_source, run_chunks
 
 PROFILES = ("smoke", "quick", "full")
 
@@ -25,24 +25,23 @@ def train_history(
     fused: bool = True,
     steps_per_call: int = 100,
     keep: Callable[[str], bool] = lambda name: not name.startswith("kl_dim_"),
-) -> tuple[TrainState, dict[str, np.ndarray]]:
-    """Trains ``num_steps`` steps; returns the state and per-step metrics (``"step"`` too).
+) -> tuple[TrainState, History]:
+    """Trains ``num_steps`` steps; returns the state and the per-step metrics ``keep`` accepts.
 
-    ``fused=True`` runs chunks of ``steps_per_call`` steps through ``train.multi_step`` (one
-    ``lax.scan``); ``fused=False`` calls ``train.step`` once per step with the same batches,
-    which convolutional models need on a CPU (both :func:`vaekit.training.train_chunks`; see
-    its ``fused`` for the measurement).
+    The loop is :func:`vaekit.training.run_chunks` on :func:`vaekit.training.array_source`
+    (as :func:`vaekit.fit`); the :class:`vaekit.training.History` holds ``train`` (per-step
+    float64 arrays) and ``train_steps``. ``fused=True`` runs chunks of ``steps_per_call``
+    steps through ``train.multi_step`` (one ``lax.scan``); ``fused=False`` calls
+    ``train.step`` once per step with the same batches, which convolutional models need on a
+    CPU (see :func:`vaekit.training.run_chunks` for the measurement).
     """
-    rows: dict[str, list[np.ndarray]] = {}
-    chunks = train_chunks(train, state, data, num_steps=num_steps, batch_size=batch_size,
-                          seed=seed, steps_per_call=steps_per_call, fused=fused)
-    for chunk_state, _, metrics in chunks:
-        state = chunk_state
-        for name, values in metrics.items():
-            if keep(name):
-                rows.setdefault(name, []).append(np.asarray(values, np.float64))
-    history = {name: np.concatenate(values) for name, values in rows.items()}
-    history["step"] = np.arange(1, len(next(iter(history.values()))) + 1, dtype=np.float64)
+    history = History()
+    source = array_source(data, batch_size=batch_size, seed=seed)
+    chunks = run_chunks(train, state, source, num_steps=num_steps,
+                        steps_per_call=steps_per_call, fused=fused)
+    for chunk in chunks:
+        state = chunk.state
+        history.append_train(chunk.step, {k: v for k, v in chunk.metrics.items() if keep(k)})
     return state, history
 
 

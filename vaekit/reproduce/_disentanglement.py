@@ -214,7 +214,7 @@ def run(config: dict, seeds, out: Path) -> tuple[list[dict[str, float]], list[st
             scores = evaluate(state.model(), config, seed)
             tail = max(1, min(100, config["steps"]))
             scores["train_reconstruction_loss"] = float(
-                np.mean(history["reconstruction_loss"][-tail:]))
+                np.mean(history.train["reconstruction_loss"][-tail:]))
             row.update({f"{kind}.{name}": value for name, value in scores.items()})
         per_seed.append(row)
 

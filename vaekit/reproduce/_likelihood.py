@@ -285,11 +285,11 @@ def run(config: dict, seeds, out: Path) -> tuple[list[dict[str, float]], list[st
                 trained, train_subset, key=key, num_samples=1, likelihood=bernoulli_nll).nll
             last = slice(-min(100, config["steps"]), None)  # the last 100 training steps
             if kind == "iwae":
-                row["iwae_train_ess"] = float(np.mean(history["ess"][last]))
+                row["iwae_train_ess"] = float(np.mean(history.train["ess"][last]))
             if kind == "hierarchical":
                 for layer in range(len(config["hierarchical_latents"])):
                     row[f"hierarchical_train_kl_layer_{layer}"] = float(
-                        np.mean(history[f"kl_layer_{layer}"][last]))
+                        np.mean(history.train[f"kl_layer_{layer}"][last]))
             row[f"seconds_{kind}"] = time.perf_counter() - start
         per_seed.append(row)
     nll_figure(per_seed, models, data.is_mnist, config["k_eval"], out / "nll.png")

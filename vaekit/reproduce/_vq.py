@@ -152,15 +152,15 @@ def run(config: dict, seeds, out: Path) -> tuple[list[dict[str, float]], list[st
                 train, state, {"x": train_images}, num_steps=config["steps"],
                 batch_size=config["batch_size"], seed=seed, fused=fused, steps_per_call=100)
             scores, recon = evaluate(state.model(), val_images, num_codes, batch_size)
-            scores["train_perplexity"] = float(np.mean(history["perplexity"][-window:]))
-            scores["train_codebook_usage"] = float(np.mean(history["codebook_usage"][-window:]))
+            scores["train_perplexity"] = history.mean("perplexity", last=window)
+            scores["train_codebook_usage"] = history.mean("codebook_usage", last=window)
             row.update({f"{variant}.{k}": v for k, v in scores.items()})
             if i == 0:
-                steps = window_means(history["step"], window)
+                steps = window_means(history.train_steps.astype(np.float64), window)
                 for panel, key in (("perplexity (batch)", "perplexity"),
                                    ("codebook usage (batch)", "codebook_usage")):
                     curves[panel][VARIANT_LABELS[variant]] = (
-                        steps, window_means(history[key], window))
+                        steps, window_means(history.train[key], window))
                 recon_rows.append(recon)
         per_seed.append(row)
         if i == 0:

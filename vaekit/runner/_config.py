@@ -10,9 +10,9 @@ from typing import Any
 
 
 class KindNames(Sequence):
-    """The names of the registered model kinds, read from :data:`vaekit.runner._kinds.KINDS`.
+    """The names of the registered model kinds, read from :data:`vaekit.runner.KINDS`.
 
-    A live view: a kind registered later (:func:`vaekit.runner._kinds.register_kind`) is in it
+    A live view: a kind registered later (:func:`vaekit.runner.register_kind`) is in it
     at once, so config validation and the CLI's ``--model`` choices accept it.
     ``quantized=True`` keeps only the quantized kinds (those that train a code prior).
     """
@@ -88,7 +88,7 @@ class ModelConfig:
 def checked(default: Any, check: Callable[[Any], bool], message: str) -> Any:
     """A config field whose value must pass ``check``; else a ConfigError with ``message``.
 
-    For the fields of objective sections (:attr:`vaekit.runner._kinds.Kind.sections`): the
+    For the fields of objective sections (:attr:`vaekit.runner.Kind.sections`): the
     error names the full key, e.g. ``objective.tcvae.beta must be >= 0 and finite, got -1.0``.
     """
     return dataclasses.field(default=default, metadata={"check": (check, message)})
@@ -115,7 +115,7 @@ class ObjectiveConfig:
 
     ``likelihood`` is the reconstruction term of every kind. ``sections`` holds one
     ``(name, dataclass)`` pair per ``[objective.<name>]`` table that the model kind declares
-    (:attr:`vaekit.runner._kinds.Kind.sections`, e.g. ``[objective.tcvae]`` for β-TCVAE's
+    (:attr:`vaekit.runner.Kind.sections`, e.g. ``[objective.tcvae]`` for β-TCVAE's
     ``alpha``/``beta``/``gamma``), in the kind's order; :class:`RunConfig` fills in the ones a
     file leaves out with their defaults and refuses the ones its kind does not use. Read one
     as an attribute: ``config.objective.tcvae.beta``.

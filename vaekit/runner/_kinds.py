@@ -244,7 +244,7 @@ def register_kind(kind: Kind) -> Kind:
         another dataclass (or by a key of ``[objective]``).
     """
     if not isinstance(kind, Kind):
-        raise TypeError(f"`kind` must be a vaekit.runner._kinds.Kind, got {kind!r}")
+        raise TypeError(f"`kind` must be a vaekit.runner.Kind, got {kind!r}")
     if kind.name in _KINDS:
         raise ValueError(f"`kind`: a model kind named {kind.name!r} is already registered")
     known = objective_sections()

@@ -32,7 +32,7 @@ from vaekit.models import (
 from vaekit.objectives import code_prior_nll
 from vaekit.runner._checkpoint import Checkpoints
 from vaekit.runner._config import SAMPLERS, ConfigError
-from vaekit.training import make_train_step, train_chunks
+from vaekit.training import array_source, make_train_step, run_chunks
 
 PRIOR_DIR = "checkpoints/prior"
 __all__ = ["SAMPLERS", "code_bits", "fit_code_prior", "load_code_prior", "num_codes_of",
@@ -127,10 +127,11 @@ def fit_code_prior(parts, model: VQVAE, out: Path) -> tuple[CodePrior, dict]:
     checkpoints = Checkpoints(out, keep=1, subdir=PRIOR_DIR)
     try:
         with (out / "prior_metrics.jsonl").open("w") as log:
-            for state, step, metrics in train_chunks(
-                    train, initial, {"codes": codes}, num_steps=p.steps,
-                    batch_size=min(p.batch_size, len(codes)), seed=seed, steps_per_call=50,
-                    periods=(period,)):
+            source = array_source({"codes": codes}, batch_size=min(p.batch_size, len(codes)),
+                                  seed=seed)
+            for state, step, metrics, _ in run_chunks(train, initial, source,
+                                                      num_steps=p.steps, steps_per_call=50,
+                                                      periods=(period,)):
                 row = {"split": "train", "step": step,
                        **{k: float(np.mean(v)) for k, v in metrics.items()}}
                 log.write(json.dumps(row) + "\n")

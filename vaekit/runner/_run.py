@@ -39,9 +39,11 @@ from vaekit.runner._zoo import scan_chunks
 from vaekit.training import (
     TrainState,
     TrainStep,
+    array_source,
     evaluate_dataset,
+    iterator_source,
     make_train_step,
-    train_chunks,
+    run_chunks,
 )
 
 Progress = Callable[[int, dict[str, float]], None]
@@ -161,23 +163,24 @@ def _chunks(parts: RunParts, checkpoints: Checkpoints, start: int) -> Iterator:
     if start >= t.steps:
         return
     labelled = kind_of(config.model.kind).labelled
-    common = dict(num_steps=t.steps - start, steps_per_call=t.steps_per_call,
-                  periods=(t.eval_every, t.checkpoint_every))
-    if not data.stream:
-        for state, step, metrics in train_chunks(
-                train, parts.state, data.arrays("train", labelled), batch_size=t.batch_size,
-                seed=t.seed, device_data=t.device_data, fused=parts.fused, **common):
-            yield state, step, metrics, None
-        return
-    from vaekit.data.stream import stream_batches, stream_chunks
+    stream = None
+    if data.stream:
+        from vaekit.data.stream import stream_batches
 
-    saved = checkpoints.restore_stream() if start else None
-    stream = stream_batches(data.arrays("train", labelled), batch_size=t.batch_size,
-                            seed=t.seed, state=saved)
+        stream = stream_batches(data.arrays("train", labelled), batch_size=t.batch_size,
+                                seed=t.seed,
+                                state=checkpoints.restore_stream() if start else None)
+        source = iterator_source(stream, prefetch=2)
+    else:
+        source = array_source(data.arrays("train", labelled), batch_size=t.batch_size,
+                              seed=t.seed, device_data=t.device_data)
     try:
-        yield from stream_chunks(train, parts.state, stream, prefetch=2, **common)
+        yield from run_chunks(train, parts.state, source, num_steps=t.steps - start,
+                              steps_per_call=t.steps_per_call,
+                              periods=(t.eval_every, t.checkpoint_every), fused=parts.fused)
     finally:
-        stream.close()
+        if stream is not None:
+            stream.close()
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """The seed models: one builder per model family, all trained by ``make_train_step``.
 
 Each builder is ``(model_config, image_shape, rngs, num_classes) -> nnx.Module``, the
-``build_model`` of the kinds in :data:`vaekit.runner._kinds.KINDS` that use it.
+``build_model`` of the kinds in :data:`vaekit.runner.KINDS` that use it.
 """
 
 from flax import nnx

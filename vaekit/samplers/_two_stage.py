@@ -2,7 +2,7 @@
 
 Stage 1 is any trained model with ``encode``/``decode``; its aggregate posterior ``q(z)`` is
 usually far from N(0, I). Stage 2 is a small VAE with a learned decoder variance
-(:class:`~vaekit.samplers._learned_gamma.LearnedGammaVAE`) trained on the stage-1 codes of the
+(:class:`~vaekit.samplers.LearnedGammaVAE`) trained on the stage-1 codes of the
 training set through the unchanged :func:`vaekit.make_train_step` and :func:`vaekit.fit`.
 Sampling: ``u ~ N(0, I)``, ``z = decode_2(u)``, output ``decode_1(z)``.
 """

@@ -113,7 +113,7 @@ def prefetch_to_device(
     ``batches`` is any iterable of batches (a plain generator reading from disk is enough);
     each is passed through ``put`` in a background thread: by default ``jax.device_put``
     (default device); for data parallelism pass
-    ``put=lambda b: vaekit.training._parallel.shard_batch(b, mesh)``. Use the result with
+    ``put=lambda b: vaekit.training.shard_batch(b, mesh)``. Use the result with
     ``train.step``, or with ``train.multi_step`` over :func:`stack_batches` groups.
 
     Args:

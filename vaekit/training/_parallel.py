@@ -1,30 +1,30 @@
 """Data parallelism with ``jax.sharding``: the same compiled step, batch split over devices.
 
-Nothing here changes :func:`vaekit.make_train_step`. The state is *replicated* (every device
-holds the whole model and optimiser state) and the batch is *sharded* along its batch axis
-over a one-axis device mesh; ``jax.jit`` then partitions the same step program over the
-devices (computation follows the data): each device runs the forward and backward pass on its
-slice of the batch, and the batch mean in the loss becomes an all-reduce of the gradients.
-The step's numbers are those of one device running the whole batch, up to float summation
-order.
+The step is :func:`vaekit.make_train_step`'s pure functions compiled by
+:func:`vaekit.compile_step` with a mesh (:func:`jit_shardings`, :func:`on_mesh`): the state
+is *replicated* (every device holds the whole model and optimiser state) and the batch is
+*sharded* along its batch axis over a one-axis device mesh; ``jax.jit`` then partitions the
+same step program over the devices (computation follows the data): each device runs the
+forward and backward pass on its slice of the batch, and the batch mean in the loss becomes
+an all-reduce of the gradients. The step's numbers are those of one device running the whole
+batch, up to float summation order.
 
 Under ``jax.distributed.initialize`` (several processes, e.g. one per host) the same code
 runs on the global mesh: every process passes its own slice of the global batch to
 :func:`shard_batch` and identical values to :func:`replicate` (see ``docs/scaling.md``).
 """
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import numpy as np
-from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from jaxtyping import PRNGKeyArray
 
-from vaekit._types import AnyArray, Batch, Metrics
+from vaekit._types import Batch, Metrics
 from vaekit.training._train_state import TrainState
-from vaekit.training._train_step import TrainStep
+from vaekit.training._train_step import TrainStep, _checked, compile_step
 
 DATA_AXIS = "data"
 
@@ -148,22 +148,98 @@ def _divisible(batch: Any, mesh: Mesh, axis: str) -> bool:
     return all(np.shape(x)[0] % mesh.shape[axis] == 0 for x in jax.tree.leaves(batch))
 
 
+def _placed(fn: Callable, *places: Callable[[Any], Any]) -> Callable:
+    """``fn`` with argument ``i + 1`` put through ``places[i]`` first (several processes)."""
+
+    def call(state: TrainState, *args: Any) -> Any:
+        return fn(state, *(place(a) for place, a in zip(places, args, strict=True)))
+
+    return call
+
+
+def jit_shardings(mesh: Mesh, axis_name: str | None = None) -> dict[str, dict[str, Any]]:
+    """The ``jax.jit`` sharding arguments :func:`vaekit.compile_step` uses with a ``mesh``.
+
+    The state is replicated (``P()``) in and out; a batch is split on axis 0, the
+    ``(k, batch, ...)`` stacks of ``multi_step`` and the ``(k, batch)`` indices of
+    ``multi_step_indexed`` on axis 1, over ``axis_name``; the indexed data set is replicated;
+    metrics come back replicated. ``evaluate_replicated`` is for a batch that does not divide
+    over the devices.
+
+    Returns:
+      ``{"out", "step", "multi_step", "multi_step_indexed", "evaluate",
+      "evaluate_replicated"}``: keyword arguments for ``jax.jit``.
+
+    Example:
+      >>> sorted(jit_shardings(data_mesh())["step"])
+      ['in_shardings']
+    """
+    axis = _axis_name(mesh, axis_name)
+    rep = NamedSharding(mesh, PartitionSpec())
+    rows = NamedSharding(mesh, PartitionSpec(axis))
+    stacked = NamedSharding(mesh, PartitionSpec(None, axis))
+    return {"out": {"out_shardings": rep},
+            "step": {"in_shardings": (rep, rows)},
+            "multi_step": {"in_shardings": (rep, stacked)},
+            "multi_step_indexed": {"in_shardings": (rep, rep, stacked)},
+            "evaluate": {"in_shardings": (rep, rows)},
+            "evaluate_replicated": {"in_shardings": (rep, rep)}}
+
+
+def on_mesh(train: TrainStep, evaluate_replicated: Callable, mesh: Mesh) -> TrainStep:
+    """``train`` (jitted with :func:`jit_shardings`) with the host-side parts of a mesh.
+
+    ``init`` replicates the new state; ``evaluate`` routes a batch that does not divide over
+    the devices to ``evaluate_replicated``. In one process ``step``, ``multi_step`` and the
+    jitted ``multi_step_indexed`` stay the jitted functions (``jax.jit`` places host arrays
+    by their shardings); under ``jax.distributed`` host inputs are first made global arrays
+    with :func:`shard_batch`/:func:`replicate` (every process passes the same values).
+    """
+    axis = train.options.axis_name
+    fns = train.fns
+    step, multi_step, evaluate = train.step, train.multi_step, train.evaluate
+    indexed = train.multi_step_indexed.__wrapped__
+
+    def place(batch: Any, batch_axis: int = 0) -> Any:
+        return shard_batch(batch, mesh, axis_name=axis, batch_axis=batch_axis,
+                           process_local=False)
+
+    def copy(tree: Any) -> Any:
+        return replicate(tree, mesh)
+
+    if jax.process_count() > 1:  # host arrays must become global arrays first
+        stacks = functools.partial(place, batch_axis=1)
+        step, multi_step = _placed(step, place), _placed(multi_step, stacks)
+        indexed = _placed(indexed, lambda data: copy(dict(data)), stacks)
+        evaluate = _placed(evaluate, place)
+        evaluate_replicated = _placed(evaluate_replicated, copy)
+
+    def evaluate_any(state: TrainState, batch: Batch) -> Metrics:
+        if _divisible(batch, mesh, axis):
+            return evaluate(state, batch)
+        return evaluate_replicated(state, batch)
+
+    return train._replace(init=lambda model, key: replicate(fns.init(model, key), mesh),
+                          step=step, multi_step=multi_step, evaluate=evaluate_any,
+                          multi_step_indexed=_checked(indexed))
+
+
 def data_parallel(
     train: TrainStep, mesh: Mesh, *, axis_name: str | None = None
 ) -> TrainStep:
     """The same ``train`` with the state replicated and every batch sharded over ``mesh``.
 
-    Returns a :class:`TrainStep` whose functions place their inputs and call ``train``'s own
-    compiled functions, so the step program, its compile-once behaviour and the donation
-    setting are ``train``'s:
+    ``train.fns`` compiled again by :func:`vaekit.compile_step` with ``mesh`` (and
+    ``train``'s donation and compiler options): the same step program, each ``jax.jit``
+    given shardings, so ``jax.jit`` partitions it over the devices:
 
-    - ``init(model, key)``: ``train.init`` then :func:`replicate`.
+    - ``init(model, key)``: ``train.fns.init`` then :func:`replicate`.
     - ``step(state, batch)``: ``batch`` sharded along axis 0.
     - ``multi_step(state, batches)``: ``(k, batch, ...)`` stacks sharded along axis 1.
-    - ``multi_step_indexed(state, data, indices)``: ``data`` replicated (once per data set of
-      ``jax.Array`` values, as ``fit(..., device_data=True)`` passes it: the last one is
-      remembered; or pass :func:`replicate`'s result), the ``(k, batch)``
+    - ``multi_step_indexed(state, data, indices)``: ``data`` replicated, the ``(k, batch)``
       indices sharded along axis 1, so each device gathers its own slice of every batch.
+      Pass :func:`replicate`'s result as ``data`` (``fit(..., device_data=True)`` does):
+      data on another device are copied to the mesh at every call.
     - ``evaluate(state, batch)``: sharded when the batch divides over the devices, otherwise
       (e.g. the last partial batch of :func:`vaekit.evaluate_dataset`) replicated.
 
@@ -172,49 +248,25 @@ def data_parallel(
     :func:`vaekit.evaluate_dataset` do from the same data and seed. For an input pipeline
     where each process reads its own slice, make the global batch with :func:`shard_batch`
     first (``process_local=True``, its default); ``jax.Array`` values already sharded this
-    way are used as they are. Pass states made by this ``init`` or by :func:`replicate`.
+    way are used as they are. A ``jax.Array`` committed to one device raises a sharding
+    mismatch in ``jax.jit``: put it with :func:`shard_batch`. Pass states made by this
+    ``init`` or by :func:`replicate`.
+
+    Raises:
+      ValueError: ``train`` has no ``fns`` (a ``TrainStep`` built by hand: compile its pure
+        functions with :func:`vaekit.compile_step` instead).
 
     Example:
       >>> import jax, optax, vaekit
       >>> train = data_parallel(vaekit.make_train_step(vaekit.beta_vae(), optax.adam(1e-3)),
       ...                       data_mesh())
+      >>> train.options.mesh.axis_names
+      ('data',)
     """
-    axis = _axis_name(mesh, axis_name)
-
-    def place(batch: Any, batch_axis: int = 0) -> Any:
-        return shard_batch(batch, mesh, axis_name=axis, batch_axis=batch_axis,
-                           process_local=False)
-
-    def init(model: nnx.Module, key: PRNGKeyArray) -> TrainState:
-        return replicate(train.init(model, key), mesh)
-
-    def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
-        return train.step(state, place(batch))
-
-    def multi_step(state: TrainState, batches: Batch) -> tuple[TrainState, Metrics]:
-        return train.multi_step(state, place(batches, batch_axis=1))
-
-    def evaluate(state: TrainState, batch: Batch) -> Metrics:
-        if _divisible(batch, mesh, axis):
-            return train.evaluate(state, place(batch))
-        return train.evaluate(state, replicate(batch, mesh))
-
-    multi_step_indexed = None
-    if train.multi_step_indexed is not None:
-        inner = train.multi_step_indexed
-        last: list[Any] = [None, None]  # (the data as given, its replicated copy)
-
-        def multi_step_indexed(
-            state: TrainState, data: Batch, indices: AnyArray
-        ) -> tuple[TrainState, Metrics]:
-            given = jax.tree.leaves(dict(data))
-            if not all(isinstance(a, jax.Array) for a in given):  # mutable: no reuse
-                return inner(state, replicate(dict(data), mesh), place(indices, batch_axis=1))
-            if last[0] is None or len(last[0]) != len(given) or any(
-                a is not b for a, b in zip(last[0], given, strict=True)
-            ):
-                last[:] = [given, replicate(dict(data), mesh)]
-            return inner(state, last[1], place(indices, batch_axis=1))
-
-    return TrainStep(init=init, step=step, multi_step=multi_step, evaluate=evaluate,
-                     multi_step_indexed=multi_step_indexed)
+    if train.fns is None or train.options is None:
+        raise ValueError("`train` must come from vaekit.make_train_step or "
+                         "vaekit.compile_step (it has no pure `fns` to compile with a mesh).")
+    options = train.options
+    return compile_step(train.fns, donate=options.donate,
+                        compiler_options=options.compiler_options, mesh=mesh,
+                        axis_name=axis_name)
