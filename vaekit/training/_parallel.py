@@ -186,10 +186,14 @@ def jit_shardings(mesh: Mesh, axis_name: str | None = None) -> dict[str, dict[st
             "evaluate_replicated": {"in_shardings": (rep, rep)}}
 
 
-def on_mesh(train: TrainStep, evaluate_replicated: Callable, mesh: Mesh) -> TrainStep:
+def on_mesh(
+    train: TrainStep, indexed: Callable, evaluate_replicated: Callable, mesh: Mesh
+) -> TrainStep:
     """``train`` (jitted with :func:`jit_shardings`) with the host-side parts of a mesh.
 
-    ``init`` replicates the new state; ``evaluate`` routes a batch that does not divide over
+    ``indexed`` is the jitted ``multi_step_indexed`` before its host index check (which
+    :func:`vaekit.training.check_indices` adds back around the placed function). ``init``
+    replicates the new state; ``evaluate`` routes a batch that does not divide over
     the devices to ``evaluate_replicated``. In one process ``step``, ``multi_step`` and the
     jitted ``multi_step_indexed`` stay the jitted functions (``jax.jit`` places host arrays
     by their shardings); under ``jax.distributed`` host inputs are first made global arrays
@@ -198,7 +202,6 @@ def on_mesh(train: TrainStep, evaluate_replicated: Callable, mesh: Mesh) -> Trai
     axis = train.options.axis_name
     fns = train.fns
     step, multi_step, evaluate = train.step, train.multi_step, train.evaluate
-    indexed = train.multi_step_indexed.__wrapped__
 
     def place(batch: Any, batch_axis: int = 0) -> Any:
         return shard_batch(batch, mesh, axis_name=axis, batch_axis=batch_axis,

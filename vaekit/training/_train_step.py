@@ -293,7 +293,6 @@ def _checked(indexed: IndexedMultiStep) -> IndexedMultiStep:
         check_indices(indices, data)
         return indexed(state, data, indices)
 
-    multi_step_indexed.__wrapped__ = indexed
     return multi_step_indexed
 
 
@@ -339,13 +338,13 @@ def compile_step(
         axis_name = shard["step"]["in_shardings"][1].spec[0]
     donated = (0,) if donate else ()
     jit = functools.partial(jax.jit, **_jit_options(compiler_options), **shard["out"])
+    indexed = jit(_scan_indexed(fns.step), donate_argnums=donated, **shard["multi_step_indexed"])
     train = TrainStep(
         init=fns.init,
         step=jit(fns.step, donate_argnums=donated, **shard["step"]),
         multi_step=jit(_scan(fns.step), donate_argnums=donated, **shard["multi_step"]),
         evaluate=jit(fns.evaluate, **shard["evaluate"]),
-        multi_step_indexed=_checked(jit(_scan_indexed(fns.step), donate_argnums=donated,
-                                        **shard["multi_step_indexed"])),
+        multi_step_indexed=_checked(indexed),
         fns=fns,
         options=CompileOptions(donate, compiler_options, mesh, axis_name),
     )
@@ -353,7 +352,7 @@ def compile_step(
         return train
     from vaekit.training._parallel import on_mesh
 
-    return on_mesh(train, jit(fns.evaluate, **shard["evaluate_replicated"]), mesh)
+    return on_mesh(train, indexed, jit(fns.evaluate, **shard["evaluate_replicated"]), mesh)
 
 
 def _jit_options(compiler_options: dict[str, Any] | None) -> dict[str, Any]:
