@@ -8,10 +8,10 @@ from vaekit._types import AnyArray
 
 
 def guided_logits(
-    cond: Float[AnyArray, "batch *event"],
-    uncond: Float[AnyArray, "batch *event"],
+    cond: Float[AnyArray, " batch *event"],
+    uncond: Float[AnyArray, " batch *event"],
     scale: float | int | Float[AnyArray, ""],
-) -> Float[Array, "batch *event"]:
+) -> Float[Array, " batch *event"]:
     """``uncond + scale · (cond − uncond)`` (Ho & Salimans 2022).
 
     ``scale = 1`` gives ``cond``, ``scale = 0`` gives ``uncond``, ``scale > 1`` extrapolates

@@ -27,7 +27,7 @@ def _encode_batch(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array):
 
 
 def encode_dataset(
-    model: nnx.Module, images: Real[AnyArray, "num *event"], batch_size: int = 256
+    model: nnx.Module, images: Real[AnyArray, " num *event"], batch_size: int = 256
 ) -> tuple[Float[np.ndarray, "num latent"], Float[np.ndarray, "num latent"]]:
     """Posterior parameters ``(means, logvars)`` of every image, computed batch by batch.
 

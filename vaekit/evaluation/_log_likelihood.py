@@ -266,7 +266,7 @@ _batch_log_px_jit = jax.jit(
 
 def log_likelihood(
     model: nnx.Module,
-    images: Float[AnyArray, "n *event"],
+    images: Float[AnyArray, " n *event"],
     *,
     key: PRNGKeyArray,
     num_samples: int = 1000,

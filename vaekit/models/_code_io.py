@@ -43,11 +43,11 @@ def _batched(fn, model: nnx.Module, data: np.ndarray, labels, batch_size: int) -
 
 def encode_codes(
     vq_model: nnx.Module,
-    images: Float[AnyArray, "n *event"],
+    images: Float[AnyArray, " n *event"],
     batch_size: int = 256,
     *,
     labels: Integer[AnyArray, " label_batch"] | None = None,
-) -> Int[np.ndarray, "n *grid"]:
+) -> Int[np.ndarray, " n *grid"]:
     """The code grid of each image: ``quantize(encode(x), train=False).indices``.
 
     Works for any :class:`vaekit.VQVAE` (vector quantizer: ``(n, H', W')``; FSQ: its flat
@@ -84,11 +84,11 @@ def encode_codes(
 
 def decode_codes(
     vq_model: nnx.Module,
-    codes: Integer[AnyArray, "n *grid"],
+    codes: Integer[AnyArray, " n *grid"],
     batch_size: int = 256,
     *,
     labels: Integer[AnyArray, " label_batch"] | None = None,
-) -> Float[np.ndarray, "n *event"]:
+) -> Float[np.ndarray, " n *event"]:
     """Decoder output for code grids: ``decode(quantizer.lookup(codes))`` (``decode_indices``).
 
     The inverse direction of :func:`encode_codes`, for grids drawn by

@@ -54,7 +54,7 @@ def sample_codes(
     grid_shape: Sequence[int] | None = None,
     temperature: float | int = 1.0,
     labels: Integer[AnyArray, " num_samples"] | None = None,
-) -> Integer[Array, "num_samples *grid"]:
+) -> Integer[Array, " num_samples *grid"]:
     """Draws code grids ``c ~ p(c) = Π_t p(c_t | c_<t)`` one position at a time (ancestral).
 
     Position ``t`` is drawn from ``softmax(logits_t / temperature)`` of the prior's forward on

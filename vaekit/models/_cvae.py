@@ -166,7 +166,7 @@ class ConditionalVAE(nnx.Module):
             raise ValueError(f"`y` must have shape ({batch},) to match the batch, got {y.shape}.")
 
     def encode(
-        self, x: Float[AnyArray, "batch *image"], y: Integer[AnyArray, " y_batch"]
+        self, x: Float[AnyArray, " batch *image"], y: Integer[AnyArray, " y_batch"]
     ) -> tuple[Float[Array, "batch latent"], Float[Array, "batch latent"]]:
         """Posterior parameters ``(mean, logvar)`` of q(z|x, y)."""
         self._check_batch(x.shape[0], y)
@@ -184,7 +184,7 @@ class ConditionalVAE(nnx.Module):
         return self.decoder(concat_label(z, self.code(y)))
 
     def __call__(
-        self, x: Float[AnyArray, "batch *image"], y: Integer[AnyArray, " y_batch"], *,
+        self, x: Float[AnyArray, " batch *image"], y: Integer[AnyArray, " y_batch"], *,
         key: PRNGKeyArray,
     ) -> VAEOutput:
         """Encodes ``(x, y)``, samples ``z`` with ``key`` and decodes ``(z, y)``."""

@@ -55,7 +55,7 @@ class MLPEncoder(nnx.Module):
         self.activation = get_activation(activation)
 
     def __call__(
-        self, x: Float[Array, "batch *input"]
+        self, x: Float[Array, " batch *input"]
     ) -> tuple[Float[Array, "batch latent"], Float[Array, "batch latent"]]:
         """The posterior ``(mean, logvar)``, each ``(batch, latent)``, of ``x``."""
         if tuple(x.shape[1:]) != self.input_shape:
@@ -94,7 +94,7 @@ class MLPDecoder(nnx.Module):
         self.head = nnx.Linear(sizes[-1], math.prod(self.output_shape), rngs=rngs)
         self.activation = get_activation(activation)
 
-    def __call__(self, z: Float[Array, "batch latent"]) -> Float[Array, "batch *output"]:
+    def __call__(self, z: Float[Array, "batch latent"]) -> Float[Array, " batch *output"]:
         """Decodes latents ``z`` to outputs ``(batch, *output_shape)``."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"`z` must have shape (batch, {self.latent_dim}), got {z.shape}.")

@@ -13,7 +13,7 @@ from vaekit.objectives._reductions import sum_event
 
 
 def bernoulli_nll(
-    logits: Float[AnyArray, "batch *event"], x: Float[AnyArray, "batch *event"]
+    logits: Float[AnyArray, " batch *event"], x: Float[AnyArray, " batch *event"]
 ) -> Float[AnyArray, " batch"]:
     """Bernoulli negative log-likelihood of ``x`` in [0, 1] given decoder *logits*.
 
@@ -60,7 +60,7 @@ def gaussian_nll(sigma: float | int = 1.0) -> Likelihood:
     const = math.log(sigma) + 0.5 * math.log(2.0 * math.pi)
 
     def nll(
-        recon: Float[AnyArray, "batch *event"], x: Float[AnyArray, "batch *event"]
+        recon: Float[AnyArray, " batch *event"], x: Float[AnyArray, " batch *event"]
     ) -> Float[AnyArray, " batch"]:
         check_same_shape(recon.shape, x.shape, "recon", "x")
         recon, x = at_least_float32(recon), at_least_float32(x)
@@ -70,7 +70,7 @@ def gaussian_nll(sigma: float | int = 1.0) -> Likelihood:
 
 
 def sum_of_squares(
-    recon: Float[AnyArray, "batch *event"], x: Float[AnyArray, "batch *event"]
+    recon: Float[AnyArray, " batch *event"], x: Float[AnyArray, " batch *event"]
 ) -> Float[AnyArray, " batch"]:
     """Squared error ``Σ (x − recon)²`` per sample (the Gaussian NLL up to scale and constant).
 

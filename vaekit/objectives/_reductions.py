@@ -7,7 +7,7 @@ from vaekit._checks import check_min_ndim
 from vaekit._types import AnyArray
 
 
-def sum_event(x: Float[AnyArray, "batch *event"]) -> Float[AnyArray, " batch"]:
+def sum_event(x: Float[AnyArray, " batch *event"]) -> Float[AnyArray, " batch"]:
     """Sums every axis but the leading batch axis.
 
     Args:

@@ -29,9 +29,9 @@ __all__ = ["latent_traversal_figure", "traverse_latents"]
 
 @jax.jit
 def _traverse(
-    z_base: Float[Array, "latent"],
-    dims: Int[Array, "dims"],
-    values: Float[Array, "steps"],
+    z_base: Float[Array, " latent"],
+    dims: Int[Array, " dims"],
+    values: Float[Array, " steps"],
 ) -> Float[Array, "dims steps latent"]:
     n_dims, n_steps, latent = dims.shape[0], values.shape[0], z_base.shape[0]
     out = jnp.broadcast_to(z_base, (n_dims, n_steps, latent))
@@ -43,9 +43,9 @@ def _traverse(
 
 
 def traverse_latents(
-    z_base: Float[Array, "latent"],
+    z_base: Float[Array, " latent"],
     dims: Sequence[int],
-    values: Float[Array, "steps"],
+    values: Float[Array, " steps"],
 ) -> Float[Array, "dims steps latent"]:
     """Build a grid of latent codes that sweep selected coordinates of ``z_base``.
 

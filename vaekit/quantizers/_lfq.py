@@ -220,7 +220,7 @@ def lfq_entropy_loss(
 
 
 def lfq_commitment_loss(
-    z: Float[AnyArray, "batch *rest"], z_q: Float[AnyArray, "batch *rest"]
+    z: Float[AnyArray, " batch *rest"], z_q: Float[AnyArray, " batch *rest"]
 ) -> Float[Array, ""]:
     """Commitment loss ``mean_b Σ_{positions, d} (z − sg(z_q))²`` pulling latents to their codes.
 

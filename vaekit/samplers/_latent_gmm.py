@@ -17,7 +17,7 @@ from vaekit.samplers._gmm import GaussianMixture, fit_gmm, sample_gmm
 
 def fit_latent_gmm(
     model: nnx.Module,
-    images: Real[AnyArray, "num *event"],
+    images: Real[AnyArray, " num *event"],
     num_components: int = 10,
     *,
     key: PRNGKeyArray,

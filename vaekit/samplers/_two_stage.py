@@ -49,7 +49,7 @@ def _stage1_codes(means: np.ndarray, logvars: np.ndarray, codes: str, key) -> np
 
 def fit_two_stage(
     model: nnx.Module,
-    images: Real[AnyArray, "num *event"],
+    images: Real[AnyArray, " num *event"],
     *,
     key: PRNGKeyArray,
     latent_dim_2: int | None = None,
