@@ -143,3 +143,31 @@ class TestCompose(chex.TestCase):
         objective = vaekit.compose({"kl": vaekit.kl_term(), "other": reports_kl})
         with pytest.raises(ValueError, match="'kl'"):
             objective(OUT, BATCH, 0)
+
+    def test_a_term_cannot_overwrite_its_own_metrics_or_the_total(self):
+        # A term's extra metric named like its own component, or like its weight metric, and a
+        # component named `loss`, would each hide a number that is in the loss.
+        def shadows_itself(out, batch, step):
+            return jnp.float32(5), {"kl_loss": jnp.float32(1)}
+
+        with pytest.raises(ValueError, match="'kl_loss' is reported twice"):
+            vaekit.compose({"kl_loss": shadows_itself})(OUT, BATCH, 0)
+
+        def shadows_weight(out, batch, step):
+            return jnp.float32(5), {"kl_loss_weight": jnp.float32(123)}
+
+        with pytest.raises(ValueError, match="'kl_loss_weight' is reported twice"):
+            vaekit.compose({"kl_loss": (shadows_weight, 2.0)})(OUT, BATCH, 0)
+        with pytest.raises(ValueError, match="`loss` is the total"):
+            vaekit.compose({"loss": vaekit.kl_term()})
+        with pytest.raises(ValueError, match="`loss` is the total"):
+            vaekit.compose({"kl": vaekit.kl_term()}, weight_metrics={"kl": "loss"})
+        with pytest.raises(ValueError, match="share the name"):
+            vaekit.compose({"a": vaekit.kl_term(), "b": vaekit.kl_term()},
+                           weight_metrics={"a": "b"})
+
+        def reports_loss(out, batch, step):
+            return jnp.float32(0), {"loss": jnp.float32(7)}
+
+        with pytest.raises(ValueError, match="'loss' is reported twice"):
+            vaekit.compose({"t": reports_loss})(OUT, BATCH, 0)

@@ -65,7 +65,8 @@ def _components(name: str, part: _Part, value) -> dict[str, Scalar]:
 def _add(metrics: Metrics, new: Mapping[str, Any]) -> None:
     for key, metric in new.items():
         if key in metrics:
-            raise ValueError(f"two terms or reporters report the metric {key!r}; rename one.")
+            raise ValueError(f"the metric {key!r} is reported twice (by two terms, a term and "
+                             "its extra metrics, or a reporter); rename one.")
         metrics[key] = metric
 
 
@@ -163,6 +164,14 @@ def compose(
         if name not in weight_names:
             raise ValueError(f"`weight_metrics` names {name!r}, which is not a term.")
         weight_names[name] = metric
+    static = component_names + [m for m in weight_names.values() if m is not None]
+    if "loss" in static:
+        raise ValueError("`loss` is the total the objective reports; name no component or "
+                         "weight metric `loss`.")
+    if len(set(static)) != len(static):
+        clash = sorted({m for m in static if static.count(m) > 1})
+        raise ValueError(f"a component and a weight metric share the name(s) {clash}; rename "
+                         "one (e.g. with `weight_metrics`).")
 
     def objective(out, batch: Batch, step: Step) -> tuple[Scalar, Metrics]:
         loss = jnp.zeros((), jnp.float32)
@@ -170,17 +179,16 @@ def compose(
         for name, part in parts.items():
             result = part.term(out, batch, step)
             value, extra = result if isinstance(result, tuple) else (result, {})
-            reported = {}
             for component, component_value in _components(name, part, value).items():
                 weight_fn = part.weights[component] if isinstance(part.weights, dict) else (
                     part.weights)
                 weight = evaluate(weight_fn, step)
                 loss = loss + weight * component_value
-                reported[component] = component_value
+                _add(metrics, {component: component_value})
                 if weight_names[component] is not None:
-                    reported[weight_names[component]] = weight
-            _add(metrics, {**reported, **extra})
-        metrics["loss"] = loss
+                    _add(metrics, {weight_names[component]: weight})
+            _add(metrics, extra)
+        _add(metrics, {"loss": loss})
         for reporter in reporters:
             _add(metrics, reporter(out, batch, step))
         return loss, metrics

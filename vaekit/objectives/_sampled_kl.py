@@ -117,9 +117,9 @@ def sampled_kl_vae(
     Reduction: each term is summed over event dims and averaged over the batch.
 
     Metrics: ``loss``, ``reconstruction_loss``, ``kl_loss`` (the *sampled* KL) and ``beta``. No
-    ``kl_dim_{i}``/``active_dims``: :func:`compose`'s automatic monitoring computes the
-    closed-form KL of ``out.mean``/``out.logvar`` to N(0, I), which is not this model's KL
-    (with a flow or a mixture prior), so it is turned off here.
+    ``kl_dim_{i}``/``active_dims``: :func:`kl_monitor` reports the closed-form KL of
+    ``out.mean``/``out.logvar`` to N(0, I), which is not this model's KL (with a flow or a
+    mixture prior), so this objective has no such reporter.
 
     Args:
       beta: a number ``>= 0`` or any ``optax.Schedule`` (``step -> β``).

@@ -81,9 +81,8 @@ def vq_vae(
     Every term is summed over event dims (pixels; latent positions and D) and averaged over the
     batch. With an EMA codebook the codebook term has no gradient (the codebook is not a
     parameter) and only shifts the reported loss. ``commitment_cost`` β and ``codebook_weight``
-    ``w`` are numbers ``>= 0`` or ``optax`` schedules. This β is the one that trains; the
-    quantizer module's own ``commitment_cost`` only enters its ``losses["vq_loss"]``, which
-    this objective does not read.
+    ``w`` are numbers ``>= 0`` or ``optax`` schedules. The quantizers return unweighted losses
+    only, so this β is the one commitment weight there is.
 
     Args:
       commitment_cost: β, default 0.25 (the paper's value).
