@@ -217,6 +217,25 @@ def test_kmeans_init_finds_separated_clusters():
         assert np.min(np.linalg.norm(found - c, axis=1)) < 0.2
 
 
+def test_init_kmeans_restarts_the_ema_statistics():
+    # After EMA history, k-means centroids must not be pulled back toward the old running
+    # means: the next train-mode step is a first step again (exact cluster means).
+    vq = VectorQuantizer(4, 1, decay=0.99, dead_code_threshold=None, rngs=nnx.Rngs(0))
+    for i in range(5):
+        vq(jnp.array([[[0.0], [0.1], [1.0], [1.1]]]), key=jax.random.key(i))
+    assert int(vq.ema_step[...]) == 5
+    z2 = jnp.array([[[10.0], [20.0], [30.0], [40.0]]])
+    vq.init_kmeans(z2, jax.random.key(0))
+    assert int(vq.ema_step[...]) == 0
+    np.testing.assert_array_equal(vq.cluster_size[...], 0.0)
+    np.testing.assert_array_equal(vq.embed_sum[...], 0.0)
+    out = vq(z2, key=jax.random.key(9))
+    idx = np.asarray(out.indices).reshape(-1)
+    for k in np.unique(idx):
+        np.testing.assert_allclose(vq.codebook[k], np.asarray(z2).reshape(-1, 1)[idx == k].mean(0),
+                                   rtol=1e-5)
+
+
 # --------------------------------------------------------------------------- residual VQ
 
 

@@ -141,7 +141,12 @@ class VectorQuantizer(nnx.Module):
     def init_kmeans(
         self, z_e: Float[AnyArray, "*batch dim"], key: PRNGKeyArray, num_iters: int = 10
     ) -> None:
-        """Sets the codebook to :func:`kmeans_init` centroids of a batch of encoder outputs."""
+        """Sets the codebook to :func:`kmeans_init` centroids of a batch of encoder outputs.
+
+        With ``ema``, the running statistics restart too (``cluster_size``, ``embed_sum`` and
+        ``ema_step`` to zero, as on a fresh module): otherwise the next update would pull every
+        code that had a history back toward its old running mean.
+        """
         self._check_dim(z_e)
         z = jnp.asarray(z_e, jnp.float32).reshape(-1, self.dim)  # normalised in float32
         if self.cosine:
@@ -149,6 +154,10 @@ class VectorQuantizer(nnx.Module):
         self.codebook[...] = kmeans_init(
             z, self.num_codes, key, num_iters, chunk_size=self.chunk_size
         )
+        if self.ema:
+            self.cluster_size[...] = jnp.zeros_like(self.cluster_size[...])
+            self.embed_sum[...] = jnp.zeros_like(self.embed_sum[...])
+            self.ema_step[...] = jnp.zeros_like(self.ema_step[...])
 
     def _check_dim(self, z_e) -> None:
         if z_e.ndim < 2 or z_e.shape[-1] != self.dim:
