@@ -16,7 +16,13 @@ import optax
 
 import vaekit
 from tests.helpers import binary_batch, tiny_vae
-from vaekit.training import data_mesh, data_parallel, prefetch_to_device, shard_batch
+from vaekit.training import (
+    data_mesh,
+    data_parallel,
+    prefetch_to_device,
+    replicate,
+    shard_batch,
+)
 
 NUM_STEPS, GLOBAL_BATCH = 4, 16
 
@@ -87,6 +93,15 @@ def main(mode: str) -> None:
         stacked, _ = train.multi_step(train.init(tiny_vae(), jax.random.key(0)),
                                       jax.tree.map(lambda *a: np.stack(a), *global_batches()))
         results["multi_params"] = flat(stacked.params)
+        # Batches gathered on the host side of the mesh from the replicated data set (one
+        # call per step), and validation data already replicated: moved to the step's
+        # sharding, not refused by jax.jit.
+        _, unfused = vaekit.fit(train, train.init(tiny_vae(), jax.random.key(1)), data,
+                                num_steps=10, batch_size=GLOBAL_BATCH, steps_per_call=5,
+                                device_data=True, fused=False)
+        results["fit_unfused_losses"] = np.array(unfused["train"]["loss"])
+        results["replicated_val"] = np.array(vaekit.evaluate_dataset(
+            train, fitted, replicate(val, mesh), GLOBAL_BATCH)["loss"])
         try:
             shard_batch({"x": np.zeros((12, 2))}, mesh)
             results["indivisible_error"] = np.array("no error")

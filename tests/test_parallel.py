@@ -66,6 +66,9 @@ def test_eight_devices_match_one_device(tmp_path, single_device):
     _assert_same_training(got, single_device)
     np.testing.assert_allclose(got["multi_params"], single_device["step_params"], rtol=2e-5,
                                atol=1e-6)
+    np.testing.assert_allclose(got["fit_unfused_losses"], single_device["fit_losses"],
+                               rtol=1e-5)
+    np.testing.assert_allclose(got["replicated_val"], single_device["fit_val"][-1], rtol=1e-5)
 
 
 def test_two_processes_under_jax_distributed_match_one_process(tmp_path, single_device):

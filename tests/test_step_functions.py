@@ -1,5 +1,7 @@
 """Pure step functions, the one compile helper, the checked device gather, History."""
 
+import json
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -59,12 +61,15 @@ def test_out_of_range_host_indices_are_an_error_naming_the_argument():
         train.multi_step_indexed(state, data, np.array([[-1, 0]], np.int32))
 
 
-def test_out_of_range_device_indices_gather_nan_not_a_clipped_row():
+@pytest.mark.parametrize("bad", [8, -1, -8])
+def test_out_of_range_device_indices_gather_nan_not_a_clipped_or_wrapped_row(bad):
     train = _train()
     state = train.init(tiny_vae(), jax.random.key(0))
     data = {"x": jnp.asarray(binary_batch(8)["x"])}
-    _, metrics = train.multi_step_indexed(state, data, jnp.array([[0, 8]], jnp.int32))
+    _, metrics = train.multi_step_indexed(state, data, jnp.array([[0, bad]], jnp.int32))
     assert not np.isfinite(metrics["loss"][0])
+    _, fine = train.multi_step_indexed(state, data, jnp.array([[0, 7]], jnp.int32))
+    assert np.isfinite(fine["loss"][0])
 
 
 def test_history_appends_chunks_and_reads_like_the_old_dict():
@@ -81,6 +86,14 @@ def test_history_appends_chunks_and_reads_like_the_old_dict():
         history["nope"]
     with pytest.raises(ValueError, match="`metrics`"):
         history.append_train(6, {"loss": np.zeros(2), "kl": np.zeros(3)})
+    # The dict protocol the old return value had: membership, iteration, get, JSON.
+    assert "val" in history and "nope" not in history and len(history) == 4
+    assert list(history) == ["train", "train_steps", "val", "val_steps"]
+    assert history.get("nope") is None and history.get("val") is history.val
+    assert dict(history)["train_steps"].tolist() == [1, 2, 3, 4]
+    assert json.loads(json.dumps(history.to_dict())) == {
+        "train": {"loss": [3.0, 2.0, 1.0, 0.0]}, "train_steps": [1, 2, 3, 4],
+        "val": {"loss": [0.5]}, "val_steps": [4]}
 
 
 def test_fit_returns_a_history():
@@ -89,3 +102,16 @@ def test_fit_returns_a_history():
                             {"x": binary_batch(16)["x"]}, num_steps=5, batch_size=4,
                             steps_per_call=2)
     assert isinstance(history, History) and history.train_steps.tolist() == [1, 2, 3, 4, 5]
+
+
+def test_fit_validates_at_the_end_when_a_finite_stream_ends_early():
+    train = _train()
+    data = {"x": binary_batch(20)["x"]}
+    batches = ({"x": data["x"][i * 4:(i + 1) * 4]} for i in range(5))
+    state, history = vaekit.fit(train, train.init(tiny_vae(), jax.random.key(0)),
+                                vaekit.training.iterator_source(batches), num_steps=8,
+                                batch_size=4, steps_per_call=4, val_data=data)
+    assert int(state.step) == 5 and history.train_steps.tolist() == [1, 2, 3, 4, 5]
+    assert history.val_steps.tolist() == [5]
+    want = vaekit.evaluate_dataset(train, state, data, 4)["loss"]
+    np.testing.assert_allclose(history.last("loss", "val"), want, rtol=1e-6)

@@ -20,7 +20,7 @@ from vaekit._checks import check_int, check_number
 from vaekit._types import AnyArray
 from vaekit.samplers._codes import check_autoencoder, decode_latents, encode_posteriors
 from vaekit.samplers._learned_gamma import LearnedGammaVAE, learned_gamma_vae_objective
-from vaekit.training._loop import fit
+from vaekit.training._loop import History, fit
 from vaekit.training._train_step import make_train_step
 
 CODES = ("mean", "sample")
@@ -36,7 +36,7 @@ class TwoStageSampler(NamedTuple):
     """
 
     vae: LearnedGammaVAE
-    history: dict
+    history: History
 
 
 def _stage1_codes(means: np.ndarray, logvars: np.ndarray, codes: str, key) -> np.ndarray:

@@ -413,14 +413,17 @@ def train_chunks(
 _EMPTY_STEPS = np.zeros(0, np.int64)
 
 
-class History:
+class History(Mapping[str, Any]):
     """The metrics of a training run, per step and per validation (what :func:`fit` returns).
 
     ``train`` maps each metric to its float64 values, one per step, at the steps
     ``train_steps``; ``val`` maps each validation metric to one value per validation, at
     ``val_steps``. :meth:`append_train` and :meth:`append_val` add a chunk; the arrays are
-    joined when read (once per change). ``history["train"]`` is ``history.train`` (and so
-    for the other three), as with the dict ``fit`` returned before.
+    joined when read (once per change). It is a read-only mapping of those four fields, as
+    the dict ``fit`` returned before: ``history["train"]`` is ``history.train``, ``"val" in
+    history``, ``history.get``, ``keys``/``items`` and ``dict(history)`` work, and
+    :meth:`to_dict` gives plain lists for ``json.dump``. Two histories are equal only if they
+    are the same object.
 
     Example:
       >>> import numpy as np
@@ -432,9 +435,13 @@ class History:
       ([1, 2, 3], [3.0, 2.0, 1.0])
       >>> history.last("loss"), history.mean("loss", last=2), history.last("loss", "val")
       (1.0, 1.5, 1.5)
+      >>> sorted(history), "val" in history, history.to_dict()["val_steps"]
+      (['train', 'train_steps', 'val', 'val_steps'], True, [3])
     """
 
     _FIELDS = ("train", "train_steps", "val", "val_steps")
+    __eq__ = object.__eq__  # not Mapping's: comparing dicts of arrays has no single truth value
+    __hash__ = object.__hash__
 
     def __init__(self) -> None:
         self._parts: dict[str, dict[str, list[np.ndarray]]] = {"train": {}, "val": {}}
@@ -494,6 +501,19 @@ class History:
         if key not in self._FIELDS:
             raise KeyError(f"{key!r}: a History has {', '.join(self._FIELDS)}.")
         return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._FIELDS)
+
+    def __len__(self) -> int:
+        return len(self._FIELDS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The four fields as plain lists (``{name: [float]}`` for the metrics), for JSON."""
+        return {"train": {k: v.tolist() for k, v in self.train.items()},
+                "train_steps": self.train_steps.tolist(),
+                "val": {k: v.tolist() for k, v in self.val.items()},
+                "val_steps": self.val_steps.tolist()}
 
     def last(self, name: str, split: str = "train") -> float:
         """The last value of metric ``name`` of ``split`` (``"train"`` or ``"val"``)."""
@@ -557,7 +577,7 @@ def fit(
       seed: data-order seed.
       steps_per_call: steps fused per compiled call.
       val_data: optional validation mapping, evaluated at every multiple of ``eval_every`` and
-        at the end.
+        at the end (the last step taken, also when a finite stream ends early).
       eval_every: validation period in steps (0: only at the end).
       callback: called as ``callback(step, chunk_mean_metrics)`` after every chunk.
       device_data: keep ``data`` on the device and gather each chunk's batches inside the
@@ -592,6 +612,7 @@ def fit(
         data, batch_size=batch_size, seed=seed, device_data=device_data, mesh=_mesh(train))
     chunks = run_chunks(train, state, source, num_steps=num_steps,
                         steps_per_call=steps_per_call, periods=(eval_every,), fused=fused)
+    validated = None
     with contextlib.closing(chunks):
         for state, step, metrics, _ in chunks:
             history.append_train(step, metrics)
@@ -600,4 +621,8 @@ def fit(
             at_eval = bool(eval_every) and step % eval_every == 0
             if val_data is not None and (at_eval or step == end_step):
                 history.append_val(step, evaluate_dataset(train, state, val_data, batch_size))
+                validated = step
+    final = int(state.step)
+    if val_data is not None and validated != final:  # a finite source ended before end_step
+        history.append_val(final, evaluate_dataset(train, state, val_data, batch_size))
     return state, history

@@ -186,22 +186,42 @@ def jit_shardings(mesh: Mesh, axis_name: str | None = None) -> dict[str, dict[st
             "evaluate_replicated": {"in_shardings": (rep, rep)}}
 
 
+def _conform(tree: Any, sharding: NamedSharding) -> Any:
+    """``tree`` with each ``jax.Array`` not laid out as ``sharding`` moved to it.
+
+    Host arrays are left to ``jax.jit``, which places them by its ``in_shardings``.
+    """
+
+    def conform(x: Any) -> Any:
+        if isinstance(x, jax.Array) and not x.sharding.is_equivalent_to(sharding, x.ndim):
+            return jax.device_put(x, sharding)
+        return x
+
+    return jax.tree.map(conform, tree)
+
+
 def on_mesh(
-    train: TrainStep, indexed: Callable, evaluate_replicated: Callable, mesh: Mesh
+    train: TrainStep, indexed: tuple[Callable, Callable], evaluate_replicated: Callable,
+    mesh: Mesh,
 ) -> TrainStep:
     """``train`` (jitted with :func:`jit_shardings`) with the host-side parts of a mesh.
 
-    ``indexed`` is the jitted ``multi_step_indexed`` before its host index check (which
-    :func:`vaekit.training.check_indices` adds back around the placed function). ``init``
-    replicates the new state; ``evaluate`` routes a batch that does not divide over
-    the devices to ``evaluate_replicated``. In one process ``step``, ``multi_step`` and the
-    jitted ``multi_step_indexed`` stay the jitted functions (``jax.jit`` places host arrays
-    by their shardings); under ``jax.distributed`` host inputs are first made global arrays
-    with :func:`shard_batch`/:func:`replicate` (every process passes the same values).
+    ``indexed`` holds the two jitted ``multi_step_indexed`` scans (host-checked indices,
+    device indices) before the host index check, which :func:`vaekit.training.check_indices`
+    adds back around the placed functions. ``init`` replicates the new state; ``evaluate``
+    routes a batch that does not divide over the devices to ``evaluate_replicated``. In one
+    process a ``jax.Array`` input laid out otherwise (e.g. a batch gathered from a replicated
+    data set, or replicated validation data) is moved to the sharding its ``jax.jit``
+    expects, and host arrays are placed by ``jax.jit`` itself; under ``jax.distributed`` host
+    inputs are first made global arrays with :func:`shard_batch`/:func:`replicate` (every
+    process passes the same values).
     """
     axis = train.options.axis_name
     fns = train.fns
     step, multi_step, evaluate = train.step, train.multi_step, train.evaluate
+    shardings = jit_shardings(mesh, axis)
+    rows, stacked = (shardings[name]["in_shardings"][-1] for name in ("step", "multi_step"))
+    rep = shardings["evaluate_replicated"]["in_shardings"][-1]
 
     def place(batch: Any, batch_axis: int = 0) -> Any:
         return shard_batch(batch, mesh, axis_name=axis, batch_axis=batch_axis,
@@ -213,9 +233,18 @@ def on_mesh(
     if jax.process_count() > 1:  # host arrays must become global arrays first
         stacks = functools.partial(place, batch_axis=1)
         step, multi_step = _placed(step, place), _placed(multi_step, stacks)
-        indexed = _placed(indexed, lambda data: copy(dict(data)), stacks)
+        indexed = tuple(_placed(fn, lambda data: copy(dict(data)), stacks) for fn in indexed)
         evaluate = _placed(evaluate, place)
         evaluate_replicated = _placed(evaluate_replicated, copy)
+    else:  # device arrays laid out otherwise are moved, not refused by jax.jit
+        step = _placed(step, functools.partial(_conform, sharding=rows))
+        multi_step = _placed(multi_step, functools.partial(_conform, sharding=stacked))
+        indexed = tuple(_placed(fn, functools.partial(_conform, sharding=rep),
+                                functools.partial(_conform, sharding=stacked))
+                        for fn in indexed)
+        evaluate = _placed(evaluate, functools.partial(_conform, sharding=rows))
+        evaluate_replicated = _placed(evaluate_replicated, functools.partial(_conform,
+                                                                             sharding=rep))
 
     def evaluate_any(state: TrainState, batch: Batch) -> Metrics:
         if _divisible(batch, mesh, axis):
@@ -224,7 +253,7 @@ def on_mesh(
 
     return train._replace(init=lambda model, key: replicate(fns.init(model, key), mesh),
                           step=step, multi_step=multi_step, evaluate=evaluate_any,
-                          multi_step_indexed=_checked(indexed))
+                          multi_step_indexed=_checked(*indexed))
 
 
 def data_parallel(

@@ -90,9 +90,12 @@ class TrainStep(NamedTuple):
         data.items()}``, gathered inside the compiled scan. ``data`` (the whole data set, not
         donated) can stay on the device, so only the ``(k, batch)`` int indices cross from the
         host per call (``fit(..., device_data=True)``). Host (NumPy) indices outside
-        ``[0, n)`` raise a ``ValueError`` naming ``indices`` before anything runs; device
-        indices are not fetched to be checked, and an out-of-range one gathers the fill
-        value of ``jnp.take(mode="fill")`` (NaN for float data), never a clipped row.
+        ``[0, n)`` raise a ``ValueError`` naming ``indices`` before anything runs, and the
+        checked indices gather exactly the rows host indexing gives. Device (``jax.Array``)
+        indices are not fetched to be checked; they run a second compiled scan in which an
+        index outside ``[0, n)`` (negative ones too) gathers the fill value of
+        ``jnp.take(mode="fill")``: NaN for float data, the dtype's maximum for unsigned and
+        its minimum for signed integers (not flagged), never a clipped or wrapped row.
         ``None`` for a ``TrainStep`` built by hand with four fields.
       fns: the pure :class:`StepFunctions` these were compiled from (``None`` for a
         ``TrainStep`` built by hand): jit, vmap or compose them yourself.
@@ -242,19 +245,31 @@ def _scan(step: StepFn) -> Callable[[TrainState, Batch], tuple[TrainState, Metri
     return multi_step
 
 
-def _scan_indexed(step: StepFn) -> IndexedMultiStep:
+def _gather(a: Array, idx: Array, checked: bool) -> Array:
+    """Rows ``idx`` of ``a``.
+
+    As given when ``checked`` (host-checked, so in range); otherwise every index outside
+    ``[0, n)``, negative ones too, gathers ``jnp.take``'s fill value.
+    """
+    if checked:
+        return jnp.take(a, idx, axis=0, mode="clip")  # in range: never clips
+    return jnp.take(a, jnp.where(idx < 0, a.shape[0], idx), axis=0, mode="fill")
+
+
+def _scan_indexed(step: StepFn, checked: bool) -> IndexedMultiStep:
     """``step`` scanned over ``(k, batch)`` indices into ``data``, gathered in the scan.
 
-    ``mode="fill"``: an out-of-range index (only possible for device indices, which are not
-    checked on the host) gathers the fill value (NaN for floats), never a clipped row.
+    ``checked``: the indices were checked on the host (:func:`check_indices`), and the
+    gather is the plain one (the same batches, bit for bit, as indexing on the host).
+    Otherwise (device indices, never fetched to be checked) an index outside ``[0, n)``
+    gathers the fill value (NaN for floats), never a clipped or wrapped row.
     """
 
     def multi_step_indexed(
         state: TrainState, data: Batch, indices: Array
     ) -> tuple[TrainState, Metrics]:
         def body(carry: TrainState, idx: Array) -> tuple[TrainState, Metrics]:
-            batch = {name: jnp.take(a, idx, axis=0, mode="fill") for name, a in data.items()}
-            return step(carry, batch)
+            return step(carry, {name: _gather(a, idx, checked) for name, a in data.items()})
 
         return jax.lax.scan(body, state, indices)
 
@@ -284,14 +299,19 @@ def check_indices(indices: Any, data: Batch) -> None:
                          f"from {host.min()} to {host.max()}.")
 
 
-def _checked(indexed: IndexedMultiStep) -> IndexedMultiStep:
-    """``indexed`` after :func:`check_indices` (a host check per call, not per step)."""
+def _checked(checked: IndexedMultiStep, unchecked: IndexedMultiStep) -> IndexedMultiStep:
+    """Host indices through :func:`check_indices` to ``checked``, device ones to ``unchecked``.
+
+    One host check per call, not per step.
+    """
 
     def multi_step_indexed(
         state: TrainState, data: Batch, indices: Any
     ) -> tuple[TrainState, Metrics]:
+        if isinstance(indices, jax.Array):
+            return unchecked(state, data, indices)
         check_indices(indices, data)
-        return indexed(state, data, indices)
+        return checked(state, data, indices)
 
     return multi_step_indexed
 
@@ -338,13 +358,14 @@ def compile_step(
         axis_name = shard["step"]["in_shardings"][1].spec[0]
     donated = (0,) if donate else ()
     jit = functools.partial(jax.jit, **_jit_options(compiler_options), **shard["out"])
-    indexed = jit(_scan_indexed(fns.step), donate_argnums=donated, **shard["multi_step_indexed"])
+    indexed = tuple(jit(_scan_indexed(fns.step, checked), donate_argnums=donated,
+                        **shard["multi_step_indexed"]) for checked in (True, False))
     train = TrainStep(
         init=fns.init,
         step=jit(fns.step, donate_argnums=donated, **shard["step"]),
         multi_step=jit(_scan(fns.step), donate_argnums=donated, **shard["multi_step"]),
         evaluate=jit(fns.evaluate, **shard["evaluate"]),
-        multi_step_indexed=_checked(indexed),
+        multi_step_indexed=_checked(*indexed),
         fns=fns,
         options=CompileOptions(donate, compiler_options, mesh, axis_name),
     )
