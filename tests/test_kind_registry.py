@@ -235,15 +235,41 @@ def test_objective_section_errors_name_the_key(capsys, tmp_path):
     assert "objective.tcvea" in message and "did you mean 'tcvae'?" in message
     assert "config section `objective.tcvae` must be a table" in error(
         {"objective": {"tcvae": 6.0}})
-    # A key of the flat [objective] table of earlier versions says where it went.
+    # A key of the flat [objective] table of earlier versions is migrated (see
+    # tests/test_config_migration.py), but not one whose value is a table.
     assert "`objective.tc_beta` is now `objective.tcvae.beta`" in error(
-        {"objective": {"tc_beta": 6.0}})
-    assert "objective.free_bits.nats" in error({"objective": {"free_bits": 0.5}})
-    # A flag of a section the model kind does not use: one line, exit code 2.
-    assert main(["train", "--gamma", "5", "--out", str(tmp_path / "r")]) == 2
+        {"objective": {"tc_beta": {"x": 6.0}}})
+
+
+@pytest.mark.parametrize(("argv", "flag", "kind", "usable"), [
+    (["--beta", "8"], "--beta", "beta-tcvae", "--tc-beta"),
+    (["--model", "factor-vae", "--gamma", "8"], "--gamma", "factor-vae", "none"),
+    (["--model", "beta-vae-annealed", "--gamma", "8"], "--gamma", "beta-vae-annealed",
+     "--beta, --beta-schedule, --beta-start, --beta-steps"),
+])
+def test_an_objective_flag_of_an_unused_section_names_the_flag_and_kind(argv, flag, kind, usable,
+                                                                      tmp_path, capsys):
+    assert main(["train", *argv, "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "[objective.capacity] is not used" in err, err
+    assert err.count("\n") == 1, err
+    assert f"error: {flag} sets objective." in err and f"model kind {kind!r}" in err, err
+    assert f"its objective flags: {usable} " in err, err
+    assert "[objective." not in err  # no config section the user never wrote
     assert not (tmp_path / "r").exists()
+
+
+def test_an_objective_flag_is_checked_against_the_config_files_kind(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text('[model]\nkind = "beta-vae-capacity"\n')
+    args = ["train", "--config", str(path), "--out", str(tmp_path / "r")]
+    assert main([*args, "--tc-beta", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--tc-beta" in err and "'beta-vae-capacity'" in err
+    assert "--gamma, --c-max, --capacity-steps" in err
+    from vaekit.cli import _config_from_args, build_parser
+
+    config = _config_from_args(build_parser().parse_args([*args, "--gamma", "8"]))
+    assert config.objective.capacity.gamma == 8.0
 
 
 def test_sections_follow_the_model_kind():
@@ -293,3 +319,204 @@ def test_tc_beta_flag_sets_the_default_kinds_total_correlation_weight():
     config = _config_from_args(args)
     assert config.model.kind == "beta-tcvae" and config.objective.tcvae.beta == 6.0
     assert config.objective.tcvae.alpha == 1.0  # the section's other keys keep their defaults
+
+
+@dataclasses.dataclass(frozen=True)
+class NoDefaultConfig:
+    """A section whose field has no default."""
+
+    weight: float
+
+
+@dataclasses.dataclass(frozen=True)
+class OptionalConfig:
+    """A section whose field a config file cannot hold (TOML has no None)."""
+
+    weight: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class WrongDefaultConfig:
+    """A section whose default is not of its field's type."""
+
+    steps: int = 1.5
+
+
+@pytest.mark.parametrize(("section", "cls", "message"), [
+    ("l2.v2", L2Config, r"section name 'l2\.v2' is not a TOML bare key"),
+    ("l2 v2", L2Config, r"section name 'l2 v2' is not a TOML bare key"),
+    ("nd", NoDefaultConfig, r"\[objective\.nd\] \(NoDefaultConfig\): field `weight` has no "
+                            "default"),
+    ("opt", OptionalConfig, r"\[objective\.opt\] \(OptionalConfig\): field `weight` has type "
+                            r"float \| None, which a config file cannot hold"),
+    ("wrong", WrongDefaultConfig, r"\[objective\.wrong\] .*do not round-trip.*"
+                                  r"`objective\.wrong\.steps` must be an integer, got 1\.5"),
+])
+def test_register_kind_refuses_a_section_config_files_cannot_hold(section, cls, message):
+    with pytest.raises(ValueError, match=f"kind 'bad-kind'.*{message}"):
+        register_kind(Kind("bad-kind", zoo.build_vae, _l2_objective, {section: cls}))
+    assert "bad-kind" not in KINDS and section not in objective_sections()
+
+
+# A kind defined in another package, in a module with `from __future__ import annotations`
+# (its section's field types are strings), reached through an entry point.
+PLUGIN = '''
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+from vaekit.objectives import LIKELIHOODS
+from vaekit.runner import Kind
+from vaekit.runner import _zoo as zoo
+from vaekit.runner._config import nonnegative, positive
+
+
+@dataclasses.dataclass(frozen=True)
+class ShrinkConfig:
+    weight: float = nonnegative(0.01)
+    every: int = positive(1)
+    widths: tuple[int, ...] = (4, 2)
+    centred: bool = False
+
+
+def build_objective(config, dataset_size):
+    weight, likelihood = config.objective.shrink.weight, LIKELIHOODS[config.objective.likelihood]
+
+    def objective(out, batch, step):
+        recon = jnp.mean(likelihood(out.recon, batch["x"]))
+        penalty = jnp.mean(jnp.sum(out.mean**2, axis=-1))
+        return recon + weight * penalty, {"reconstruction_loss": recon, "shrink": penalty}
+
+    return objective
+
+
+KIND = Kind("shrink-ae", zoo.build_vae, build_objective, {"shrink": ShrinkConfig},
+            summary="a plugin's shrinking autoencoder")
+
+
+def kinds():
+    return [KIND]
+
+
+def clash():
+    return dataclasses.replace(KIND, name="vae")
+
+
+def fresh():
+    return dataclasses.replace(KIND)  # a new, equal record at every call
+'''
+TINY = ["--steps", "2", "--batch-size", "8", "--num-train", "16", "--num-val", "8",
+        "--latent-dim", "2", "--hidden", "8", "--eval-every", "0", "--checkpoint-every", "1",
+        "--no-progress"]
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """The module ``vaekit_test_plugin`` (PLUGIN) importable; its kind unregistered after."""
+    import sys
+
+    (tmp_path / "vaekit_test_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        yield "vaekit_test_plugin"
+    finally:
+        if "shrink-ae" in KINDS:
+            unregister_kind("shrink-ae")
+        sys.modules.pop("vaekit_test_plugin", None)
+
+
+def test_a_section_of_a_future_annotations_module_loads_writes_and_resumes(plugin, tmp_path):
+    import importlib
+
+    module = importlib.import_module(plugin)
+    assert module.ShrinkConfig.__annotations__["weight"] == "float"  # strings, not types
+    register_kind(module.KIND)
+    config = RunConfig.from_dict({"model": {"kind": "shrink-ae"},
+                                  "objective": {"shrink": {"weight": 2, "widths": [3]}}})
+    assert config.objective.shrink == module.ShrinkConfig(2.0, 1, (3,), False)
+    changed = config.replace(train={"steps": 5}, objective={"shrink": {"centred": True}})
+    assert changed.train.steps == 5 and changed.objective.shrink.centred
+    assert changed.objective.shrink.widths == (3,)
+    path = tmp_path / "c.toml"
+    path.write_text(changed.to_toml())
+    assert RunConfig.from_toml(path) == changed
+    with pytest.raises(ConfigError, match=r"`objective\.shrink\.every` must be an integer"):
+        config.replace(objective={"shrink": {"every": 1.5}})
+    # ...and trains from `vaekit train`, its written config reading back.
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(path), "--out", str(run), *TINY]) == 0
+    assert RunConfig.from_toml(run / "config.toml").objective.shrink == changed.objective.shrink
+    check_config_unchanged(run)
+
+
+class FakeEntryPoints:
+    """``importlib.metadata.entry_points`` with the given entry points of group vaekit.kinds."""
+
+    def __init__(self, *values: str):
+        from importlib.metadata import EntryPoint
+
+        self.entry_points = [EntryPoint(name=f"ep{i}", value=v, group="vaekit.kinds")
+                             for i, v in enumerate(values)]
+        self.groups: list[str] = []
+
+    def __call__(self, *, group: str):
+        self.groups.append(group)
+        return [ep for ep in self.entry_points if ep.group == group]
+
+
+@pytest.mark.parametrize("target", ["KIND", "kinds"])
+def test_vaekit_train_trains_a_kind_of_an_entry_point(target, plugin, tmp_path, monkeypatch,
+                                                      capsys):
+    import importlib.metadata
+
+    fake = FakeEntryPoints(f"{plugin}:{target}")
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+    assert "shrink-ae" not in KINDS
+    with pytest.raises(SystemExit) as exit_info:  # a first main(): --help lists the kind
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    assert "shrink-ae: a plugin's shrinking autoencoder" in " ".join(
+        capsys.readouterr().out.split())
+    run = tmp_path / "run"  # a second main() in the same process: no "already registered"
+    assert main(["train", "--model", "shrink-ae", "--out", str(run), *TINY]) == 0, (
+        capsys.readouterr().err)
+    assert fake.groups == ["vaekit.kinds", "vaekit.kinds"]
+    assert "[objective.shrink]\nweight = 0.01\nevery = 1\nwidths = [4, 2]\ncentred = false\n" \
+        in (run / "config.toml").read_text()
+    rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any(r["split"] == "train" and r["shrink"] >= 0 for r in rows)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("vaekit_no_such_module:KIND", "ModuleNotFoundError: No module named "
+                                   "'vaekit_no_such_module'"),
+    ("math:pi", "TypeError: must load to a vaekit.runner.Kind"),
+    ("vaekit_test_plugin:clash", "ValueError: `kind`: a model kind named 'vae' is already "
+                                 "registered"),
+])
+def test_a_broken_entry_point_is_one_line_naming_it(value, message, plugin, monkeypatch,
+                                                    tmp_path, capsys):
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", FakeEntryPoints(value))
+    before = dict(KINDS)
+    assert main(["eval", str(tmp_path / "no-run")]) == 2  # fails before the command runs
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"entry point `ep0 = {value}` of group 'vaekit.kinds': {message}" in err, err
+    assert dict(KINDS) == before
+
+
+def test_loading_entry_points_again_registers_nothing_twice(plugin, monkeypatch):
+    import importlib.metadata
+
+    from vaekit.runner._kinds import load_entry_point_kinds
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", FakeEntryPoints(f"{plugin}:fresh"))
+    assert load_entry_point_kinds() == ["shrink-ae"]
+    first = KINDS["shrink-ae"]
+    assert load_entry_point_kinds() == ["shrink-ae"] and KINDS["shrink-ae"] is first
+    unregister_kind("shrink-ae")  # a kind unregistered since is registered again
+    assert load_entry_point_kinds() == ["shrink-ae"] and KINDS["shrink-ae"] is not first

@@ -152,21 +152,22 @@ TRAIN_FLAGS = {
 }
 
 
-class _KindsHelp(str):
-    """``--model``'s help text: the registered kinds (with their summaries), read when shown."""
+def _kinds_help() -> str:
+    """``--model``'s help text: the kinds registered now, with their summaries.
 
-    def __mod__(self, params):
-        from vaekit.runner._kinds import KINDS
+    ``%`` is doubled: argparse formats a help string that contains one (and since Python
+    3.14 leaves one without ``%`` as it is).
+    """
+    from vaekit.runner._kinds import KINDS
 
-        kinds = "; ".join(f"{k.name}: {k.summary}" if k.summary else k.name
-                          for k in KINDS.values())
-        return (str(self) + kinds.replace("%", "%%")) % params
+    kinds = "; ".join(f"{k.name}: {k.summary}" if k.summary else k.name
+                      for k in KINDS.values())
+    return f"model kind (default beta-tcvae): {kinds}".replace("%", "%%")
 
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model (default: β-TCVAE on dSprites)")
-    p.add_argument("--model", choices=MODEL_KINDS, metavar="KIND",
-                   help=_KindsHelp("model kind (default beta-tcvae): "))
+    p.add_argument("--model", choices=MODEL_KINDS, metavar="KIND", help=_kinds_help())
     p.add_argument("--config", help="TOML config file; flags override its values")
     p.add_argument("--out", help="run directory (default runs/<model>-<time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
@@ -235,10 +236,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _objective_flags(kind: str) -> list[str]:
+    """The flags of ``TRAIN_FLAGS`` that set a key of an objective section ``kind`` uses."""
+    from vaekit.runner._kinds import kind_of
+
+    sections = kind_of(kind).sections
+    return [flag for flag, (section, _, _) in TRAIN_FLAGS.items()
+            if section.startswith("objective.") and section.split(".", 1)[1] in sections]
+
+
+def _check_objective_flags(args, kind: str) -> None:
+    """A UsageError for a given objective flag whose section model kind ``kind`` does not use."""
+    usable = _objective_flags(kind)
+    for flag, (section, key, _) in TRAIN_FLAGS.items():
+        if (section.startswith("objective.") and flag not in usable
+                and getattr(args, f"{section}.{key}") is not None):
+            raise UsageError(
+                f"vaekit train: error: {flag} sets {section}.{key}, which model kind "
+                f"{kind!r} does not use; its objective flags: {', '.join(usable) or 'none'} "
+                "(choose the kind with --model)")
+
+
 def _config_from_args(args):
     from vaekit.runner import RunConfig
 
     config = RunConfig.from_toml(args.config) if args.config else RunConfig()
+    _check_objective_flags(args, args.model or config.model.kind)
     overrides: dict[str, dict] = {}
     if args.model:
         overrides.setdefault("model", {})["kind"] = args.model
@@ -404,18 +427,24 @@ def _reproduce(args, console) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vaekit`` console script; returns the exit code.
 
-    Exit codes: 0 success; 2 bad usage, configuration, data or checkpoint, or a run directory
-    in use by another process (one line on stderr, nothing written); 1 training stopped on a
-    non-finite metric or a full disk; 130 / 143 training stopped by SIGINT / SIGTERM after
-    saving a checkpoint (one line on stderr saying how to resume).
+    Model kinds of other packages (entry points of group ``vaekit.kinds``,
+    :func:`vaekit.runner._kinds.load_entry_point_kinds`) are registered first.
+
+    Exit codes: 0 success; 2 bad usage, configuration, data or checkpoint, an entry point of
+    ``vaekit.kinds`` that does not load, or a run directory in use by another process (one
+    line on stderr, nothing written); 1 training stopped on a non-finite metric or a full
+    disk; 130 / 143 training stopped by SIGINT / SIGTERM after saving a checkpoint (one line
+    on stderr saying how to resume).
     """
     from rich.console import Console
 
     from vaekit.runner import CheckpointError, ConfigError, NonFiniteError
+    from vaekit.runner._kinds import EntryPointError, load_entry_point_kinds
     from vaekit.runner._run import RunInterrupted, StorageError
 
     console = Console()
     try:
+        load_entry_point_kinds()  # other packages' kinds, before --model's choices are read
         args = build_parser().parse_args(argv)
         if args.command == "train":
             _train(args, console)
@@ -425,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _reproduce(args, console)
         else:
             _from_checkpoint(args, console)
-    except (UsageError, ConfigError, CheckpointError) as err:
+    except (UsageError, ConfigError, CheckpointError, EntryPointError) as err:
         message = str(err) if isinstance(err, UsageError) else f"vaekit: error: {err}"
         print(message.replace("\n", " "), file=sys.stderr)
         return 2

@@ -2,6 +2,8 @@
 
 import dataclasses
 import difflib
+import functools
+import re
 import tomllib
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -233,7 +235,7 @@ class RunConfig:
         """Builds a config from nested mappings; unknown sections/keys and bad types raise."""
         if not isinstance(raw, Mapping):
             raise ConfigError("the configuration must be a table of sections")
-        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        sections = _field_types(cls)
         unknown = set(raw) - set(sections)
         if unknown:
             hints = "".join(did_you_mean(k, sections) for k in sorted(unknown))
@@ -279,15 +281,10 @@ class RunConfig:
         """The config as TOML text that :meth:`from_toml` reads back to an equal config."""
         lines = []
         for section, table in self.to_dict().items():
-            lines.append(f"[{section}]")
-            lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items()
-                         if not isinstance(value, Mapping))
-            lines.append("")
+            lines.extend([f"[{section}]", *_toml_lines(table), ""])
             for name, sub in table.items():
                 if isinstance(sub, Mapping):
-                    lines.append(f"[{section}.{name}]")
-                    lines.extend(f"{key} = {_toml_value(value)}" for key, value in sub.items())
-                    lines.append("")
+                    lines.extend([f"[{section}.{name}]", *_toml_lines(sub), ""])
         return "\n".join(lines)
 
     def replace(self, **sections: Mapping[str, Any]) -> "RunConfig":
@@ -363,7 +360,9 @@ def _unused_section(name: str, kind: str) -> ConfigError:
 
 
 # Keys of the flat [objective] table of vaekit before per-objective sections, and where each
-# went: a config written then gets a one-line pointer instead of a guess.
+# went. A config written then (every run directory of those versions: its config.toml and
+# config.started.json list all 19 keys, whatever the kind) is migrated when read
+# (:func:`migrate_flat_objective`).
 MOVED_KEYS = {
     "beta": "objective.beta_vae.beta", "beta_schedule": "objective.annealing.schedule",
     "beta_start": "objective.annealing.start", "beta_steps": "objective.annealing.steps",
@@ -385,12 +384,54 @@ def _hint(key: str, names) -> str:
     return did_you_mean(key, names)
 
 
+def _migrate_objective(table: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The ``[objective]`` table with its earlier flat keys moved into their sections.
+
+    A flat key (a :data:`MOVED_KEYS` name with a value that is not a table) goes to its new
+    section if model kind ``kind`` uses that section, and is dropped otherwise: earlier
+    versions wrote every flat key for every kind and read only their kind's. A flat key
+    given together with its new key at another value is a ConfigError naming both.
+    """
+    flat = {k: v for k, v in table.items() if k in MOVED_KEYS and not isinstance(v, Mapping)}
+    migrated = {k: dict(v) if isinstance(v, Mapping) else v
+                for k, v in table.items() if k not in flat}
+    used = _sections_of(kind)
+    for old, value in flat.items():
+        _, section, key = MOVED_KEYS[old].split(".")
+        given = table.get(section)
+        if isinstance(given, Mapping) and key in given and given[key] != value:
+            raise ConfigError(
+                f"`objective.{old}` = {value!r} (a key of the earlier flat [objective] table) "
+                f"and `{MOVED_KEYS[old]}` = {given[key]!r} disagree; keep only "
+                f"`{MOVED_KEYS[old]}`")
+        target = migrated.setdefault(section, {}) if section in used else None
+        if isinstance(target, dict):  # (a section given as a non-table is reported later)
+            target.setdefault(key, value)
+    return migrated
+
+
+def migrate_flat_objective(raw: Any) -> Any:
+    """A config dict with the flat ``[objective]`` keys of earlier vaekit in their sections.
+
+    What :meth:`RunConfig.from_dict` does to every config it reads, for a raw dict that is
+    compared rather than built (a run's ``config.started.json``). ``raw`` is returned as is
+    when it has no ``[objective]`` table or its ``model.kind`` is not registered.
+    """
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("objective"), Mapping):
+        return raw
+    model = raw.get("model", {})
+    kind = model.get("kind", ModelConfig.kind) if isinstance(model, Mapping) else None
+    if kind not in MODEL_KINDS:
+        return raw
+    return {**raw, "objective": _migrate_objective(raw["objective"], kind)}
+
+
 def _build_objective(table: Mapping[str, Any], kind: str) -> ObjectiveConfig:
     """The ``[objective]`` table: shared keys, and the sub-sections ``kind`` uses."""
-    _choice(kind, MODEL_KINDS, "model.kind")
+    _choice(kind, MODEL_KINDS, "model.kind")  # before its sections are looked up
+    table = _migrate_objective(table, kind)
     known = _registered_sections()
-    shared = {f.name: f.type for f in dataclasses.fields(ObjectiveConfig)
-              if f.name != "sections"}
+    shared = {k: v for k, v in _field_types(ObjectiveConfig).items() if k != "sections"}
     unknown = sorted(k for k in table if k not in shared and k not in known)
     if unknown:
         names = [*shared, *known]
@@ -405,7 +446,7 @@ def _build_objective(table: Mapping[str, Any], kind: str) -> ObjectiveConfig:
             continue
         if not isinstance(value, Mapping):
             raise ConfigError(f"config section `objective.{name}` must be a table, got "
-                              f"{value!r}{_hint(name, ()) if name in MOVED_KEYS else ''}")
+                              f"{value!r}")
         if name not in _sections_of(kind):
             raise _unused_section(name, kind)
         sections.append((name, _build_section(known[name], value, f"objective.{name}")))
@@ -421,7 +462,7 @@ def _complete_objective(config: "RunConfig") -> ObjectiveConfig:
     does not use, or of another type than the kind declares, is a ConfigError.
     """
     objective, kind = config.objective, config.model.kind
-    _choice(kind, MODEL_KINDS, "model.kind")
+    _choice(kind, MODEL_KINDS, "model.kind")  # the one check of a config built directly
     declared = _sections_of(kind)
     given = dict(objective.sections)
     for name, section in given.items():
@@ -447,13 +488,42 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
+def _toml_lines(table: Mapping[str, Any]) -> list[str]:
+    """``key = value`` lines of a table's values (its sub-tables left out)."""
+    return [f"{key} = {_toml_value(value)}" for key, value in table.items()
+            if not isinstance(value, Mapping)]
+
+
+# The value types a config file holds, and how an error describes a list of each.
+_SCALARS = {bool: "true or false values", int: "integers", float: "numbers", str: "names"}
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """``{field: type}`` of a config dataclass, string annotations resolved."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _scalar(hint: Any) -> bool:
+    return any(hint is t for t in _SCALARS)
+
+
+def _loadable(hint: Any) -> bool:
+    """Whether :func:`_coerce` reads a ``hint``: a scalar, or ``tuple[scalar, ...]``."""
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        return len(args) == 2 and args[1] is Ellipsis and _scalar(args[0])
+    return _scalar(hint)
+
+
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is tuple:
+        item = typing.get_args(hint)[0]
         if not isinstance(value, list | tuple):
-            what = "names" if typing.get_args(hint)[0] is str else "integers"
-            raise ConfigError(f"`{key}` must be a list of {what}, got {value!r}")
-        return tuple(_coerce(v, typing.get_args(hint)[0], key) for v in value)
+            raise ConfigError(f"`{key}` must be a list of {_SCALARS[item]}, got {value!r}")
+        return tuple(_coerce(v, item, key) for v in value)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"`{key}` must be true or false, got {value!r}")
@@ -474,7 +544,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 
 def _build_section(section_cls, table: Mapping[str, Any], section: str):
-    fields = {f.name: f.type for f in dataclasses.fields(section_cls)}
+    fields = _field_types(section_cls)
     unknown = set(table) - set(fields)
     if unknown:
         hints = "".join(did_you_mean(k, fields) for k in sorted(unknown))
@@ -485,6 +555,60 @@ def _build_section(section_cls, table: Mapping[str, Any], section: str):
     return section_cls(
         **{k: _coerce(v, fields[k], f"{section}.{k}") for k, v in table.items()}
     )
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def bare_key(name: Any) -> bool:
+    """Whether ``name`` is a TOML bare key (``[A-Za-z0-9_-]+``), written without quotes."""
+    return isinstance(name, str) and _BARE_KEY.fullmatch(name) is not None
+
+
+def _field_problem(field: dataclasses.Field, hint: Any) -> str:
+    """Why a config file cannot hold a section's ``field`` ("" if it can)."""
+    if not bare_key(field.name):
+        return "is not a TOML bare key (letters, digits, _ and - only)"
+    if not field.init:
+        return "is not an __init__ field (init=False)"
+    if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+        return "has no default (a config file may leave any key out)"
+    if not _loadable(hint):
+        return (f"has type {hint!r}, which a config file cannot hold (bool, int, float, str, "
+                "or tuple[one of these, ...])")
+    return ""
+
+
+def check_section_class(section_cls: type, name: str, where: str) -> None:
+    """Refuses a section dataclass that the config files cannot hold.
+
+    Every field must have a default and a type :func:`_coerce` reads, and the defaults must
+    pass their checks and come back equal from the TOML that :meth:`RunConfig.to_toml` writes.
+
+    Raises:
+      ValueError: naming ``where`` (e.g. the kind), the section ``[objective.<name>]`` and the
+        field.
+    """
+    where = f"{where}: [objective.{name}] ({section_cls.__name__})"
+    try:
+        types = _field_types(section_cls)
+    except Exception as err:  # NameError of an unresolvable annotation, and the like
+        raise ValueError(f"{where}: cannot resolve its field types: {err}") from None
+    for field in dataclasses.fields(section_cls):
+        problem = _field_problem(field, types[field.name])
+        if problem:
+            raise ValueError(f"{where}: field `{field.name}` {problem}")
+    try:
+        default = section_cls()
+        _check_section(default, f"objective.{name}")
+        back = _build_section(section_cls, tomllib.loads("\n".join(_toml_lines(_plain(default)))),
+                              f"objective.{name}")
+    except (TypeError, ValueError) as err:  # ConfigError and TOMLDecodeError included
+        raise ValueError(f"{where}: its defaults do not round-trip through config.toml: "
+                         f"{err}") from None
+    if back != default:
+        raise ValueError(f"{where}: its defaults {default!r} read back from config.toml as "
+                         f"{back!r}")
 
 
 def _check(ok: bool, key: str, message: str, value: Any) -> None:
@@ -517,7 +641,6 @@ def _check_section(section: Any, prefix: str) -> None:
 def validate(config: RunConfig) -> None:
     """Checks every value's range; the error names the key (``section.key``)."""
     m, o, d, t = config.model, config.objective, config.data, config.train
-    _choice(m.kind, MODEL_KINDS, "model.kind")
     _choice(m.architecture, ARCHITECTURES, "model.architecture")
     _check(m.latent_dim > 0, "model.latent_dim", "must be > 0", m.latent_dim)
     _check(len(m.hidden) > 0 and min(m.hidden) > 0, "model.hidden", "must be sizes > 0", m.hidden)

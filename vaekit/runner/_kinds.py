@@ -15,8 +15,9 @@ these records, so a new kind is one :func:`register_kind` call::
 """
 
 import dataclasses
+import importlib.metadata
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import optax
 from flax import nnx
@@ -46,6 +47,8 @@ from vaekit.runner._config import (
     ModelConfig,
     ObjectiveConfig,
     RunConfig,
+    bare_key,
+    check_section_class,
     did_you_mean,
     nonnegative,
     one_of,
@@ -238,23 +241,35 @@ def objective_sections() -> dict[str, type]:
 def register_kind(kind: Kind) -> Kind:
     """Adds ``kind`` to :data:`KINDS` (config validation and the CLI accept it at once).
 
+    Each section must be one a config file can hold: a TOML bare key as its name
+    (``[A-Za-z0-9_-]+``), and fields that all have defaults and a type the loader reads
+    (``bool``, ``int``, ``float``, ``str``, ``tuple[<one of these>, ...]``; string annotations
+    of ``from __future__ import annotations`` are resolved). Its defaults are written to TOML
+    and read back as a trial.
+
     Raises:
       TypeError: ``kind`` is not a :class:`Kind`.
-      ValueError: a kind of that name is registered, or one of its section names is taken by
-        another dataclass (or by a key of ``[objective]``).
+      ValueError: a kind of that name is registered, one of its section names is taken by
+        another dataclass (or by a key of ``[objective]``), or a section is one a config
+        file cannot hold (the message names the kind, the section and the field).
     """
     if not isinstance(kind, Kind):
         raise TypeError(f"`kind` must be a vaekit.runner.Kind, got {kind!r}")
     if kind.name in _KINDS:
         raise ValueError(f"`kind`: a model kind named {kind.name!r} is already registered")
     known = objective_sections()
+    where = f"`kind.sections` of kind {kind.name!r}"
     for name, cls in kind.sections.items():
+        if not bare_key(name):
+            raise ValueError(f"{where}: section name {name!r} is not a TOML bare key "
+                             "(letters, digits, _ and - only), so [objective.<name>] would "
+                             "not read back")
         if name in _SHARED_KEYS:
-            raise ValueError(f"`kind.sections`: {name!r} is a key of [objective], not a "
-                             "section name")
+            raise ValueError(f"{where}: {name!r} is a key of [objective], not a section name")
         if name in known and known[name] is not cls:
-            raise ValueError(f"`kind.sections`: [objective.{name}] is already declared as "
+            raise ValueError(f"{where}: [objective.{name}] is already declared as "
                              f"{known[name].__name__}; choose another name")
+        check_section_class(cls, name, where)
     _KINDS[kind.name] = kind
     return kind
 
@@ -265,6 +280,70 @@ def unregister_kind(name: str) -> Kind:
         raise ValueError(f"`name` {name!r} is not a registered model kind"
                          f"{did_you_mean(name, _KINDS)}")
     return _KINDS.pop(name)
+
+
+ENTRY_POINT_GROUP = "vaekit.kinds"
+"""The entry-point group of the kinds of other packages, which the ``vaekit`` command loads."""
+
+# "name = value" of each entry point loaded in this process -> the names of its kinds.
+_LOADED: dict[str, tuple[str, ...]] = {}
+
+
+class EntryPointError(ValueError):
+    """An entry point of :data:`ENTRY_POINT_GROUP` that does not load to kinds."""
+
+
+def _kinds_of(loaded: object) -> tuple[Kind, ...]:
+    """The kinds an entry point's object stands for: a Kind, or a callable returning some."""
+    if not isinstance(loaded, Kind) and callable(loaded):
+        loaded = loaded()
+    kinds = (loaded,) if isinstance(loaded, Kind) else loaded
+    if not isinstance(kinds, Iterable) or isinstance(kinds, str | bytes):
+        kinds = (kinds,)
+    kinds = tuple(kinds)
+    bad = [k for k in kinds if not isinstance(k, Kind)]
+    if bad or not kinds:
+        raise TypeError("must load to a vaekit.runner.Kind, or a callable with no arguments "
+                        f"that returns one or an iterable of them; got {bad[0] if bad else ()!r}")
+    return kinds
+
+
+def _register_entry_point(entry_point) -> None:
+    key = f"{entry_point.name} = {entry_point.value}"
+    previous = _LOADED.get(key, ())
+    if previous and all(name in _KINDS for name in previous):
+        return  # loaded by an earlier call in this process
+    try:
+        kinds = _kinds_of(entry_point.load())
+        for kind in kinds:
+            if _KINDS.get(kind.name) is kind or (kind.name in previous and kind.name in _KINDS):
+                continue
+            register_kind(kind)
+    except Exception as err:  # an import error, a bad object, a refused kind: one line
+        raise EntryPointError(f"entry point `{key}` of group {ENTRY_POINT_GROUP!r}: "
+                              f"{type(err).__name__}: {err}") from None
+    _LOADED[key] = tuple(kind.name for kind in kinds)
+
+
+def load_entry_point_kinds(group: str = ENTRY_POINT_GROUP) -> list[str]:
+    """Registers the kinds of the installed packages' entry points of ``group``.
+
+    Each entry point loads to a :class:`Kind`, or to a callable with no arguments returning
+    a Kind or an iterable of them. Idempotent: an entry point loaded before in this process is
+    not registered again. The ``vaekit`` command calls it when it starts.
+
+    Returns:
+      The names of the kinds of those entry points.
+
+    Raises:
+      EntryPointError: an entry point fails to import, to load to kinds, or to register;
+        the message names it.
+    """
+    names: list[str] = []
+    for entry_point in importlib.metadata.entry_points(group=group):
+        _register_entry_point(entry_point)
+        names.extend(_LOADED[f"{entry_point.name} = {entry_point.value}"])
+    return names
 
 
 def kind_of(name: str) -> Kind:

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from vaekit.runner._checkpoint import Checkpoints
-from vaekit.runner._config import ConfigError, RunConfig, flat_config
+from vaekit.runner._config import ConfigError, RunConfig, flat_config, migrate_flat_objective
 from vaekit.runner._datasets import RunData, load_data
 from vaekit.runner._evaluate import evaluate_trained
 from vaekit.runner._kinds import (
@@ -424,8 +424,10 @@ def check_config_unchanged(run_dir: Path) -> None:
     """Refuses to resume a run whose ``config.toml`` was edited since it started.
 
     The config a run started with is kept in ``config.started.json``; every key but
-    :data:`RESUMABLE_KEYS` must be the same in ``config.toml``. A run directory written
-    before that record existed is not checked.
+    :data:`RESUMABLE_KEYS` must be the same in ``config.toml``. A record of a version with
+    the flat ``[objective]`` table is migrated as ``config.toml`` is
+    (:func:`~vaekit.runner._config.migrate_flat_objective`), so its objective keys are
+    compared too. A run directory written before that record existed is not checked.
 
     Raises:
       ConfigError: naming each changed key, ``section.key: old -> new``.
@@ -434,7 +436,7 @@ def check_config_unchanged(run_dir: Path) -> None:
     if not record.is_file():
         return
     try:
-        started = flat_config(json.loads(record.read_text()))
+        started = flat_config(migrate_flat_objective(json.loads(record.read_text())))
     except (OSError, ValueError, AttributeError) as err:
         raise ConfigError(f"cannot read {record} (the config this run started with): "
                           f"{err}") from None
