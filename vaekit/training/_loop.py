@@ -622,7 +622,6 @@ def fit(
             if val_data is not None and (at_eval or step == end_step):
                 history.append_val(step, evaluate_dataset(train, state, val_data, batch_size))
                 validated = step
-    final = int(state.step)
-    if val_data is not None and validated != final:  # a finite source ended before end_step
+    if val_data is not None and validated != (final := int(state.step)):  # a stream ended early
         history.append_val(final, evaluate_dataset(train, state, val_data, batch_size))
     return state, history
